@@ -1,0 +1,1 @@
+"""Self-checks for chapter exercises: call them on your own answers."""
