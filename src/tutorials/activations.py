@@ -13,7 +13,7 @@ All four support double backward (``gradgradcheck``): their backward is written
 with differentiable tensor operations on tensors that autograd can trace back to
 the input.
 
-Example:
+Examples:
     >>> import torch
     >>> x = torch.randn(4, dtype=torch.float64, requires_grad=True)
     >>> torch.autograd.gradcheck(swish, (x,))

@@ -5,7 +5,7 @@ backward graph through ``.grad_fn``; each node lists the nodes it sends gradient
 to in ``.next_functions``. Leaves that require grad end in an ``AccumulateGrad``
 node, which writes into ``leaf.grad``.
 
-Example:
+Examples:
     >>> import torch
     >>> x = torch.tensor(2.0, requires_grad=True)
     >>> y = (x * x).sin()
@@ -17,8 +17,12 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from torch import Tensor
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
 
 __all__ = ["BackwardGraph", "GraphNode", "backward_graph", "draw_backward_graph"]
 
@@ -110,7 +114,9 @@ def backward_graph(root: Tensor, names: Mapping[str, Tensor] | None = None) -> B
     return graph
 
 
-def draw_backward_graph(root: Tensor, names: Mapping[str, Tensor] | None = None, title: str = ""):
+def draw_backward_graph(
+    root: Tensor, names: Mapping[str, Tensor] | None = None, title: str = ""
+) -> Figure:
     """Draw the backward graph of ``root`` with matplotlib (no Graphviz needed).
 
     Args:
@@ -119,7 +125,7 @@ def draw_backward_graph(root: Tensor, names: Mapping[str, Tensor] | None = None,
         title: optional figure title.
 
     Returns:
-        The ``matplotlib.figure.Figure``; save it with ``fig.savefig(path)``.
+        The figure; save it with ``fig.savefig(path)``.
     """
     import matplotlib.pyplot as plt
 

@@ -4,7 +4,7 @@
 number of repeats; we report the median (robust to outliers) and the IQR
 (how noisy the measurement was).
 
-Example:
+Examples:
     >>> import torch
     >>> t = time_callable(torch.relu, torch.randn(256), label="relu", min_run_time=0.05)
     >>> t.median_us > 0

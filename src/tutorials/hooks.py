@@ -5,7 +5,7 @@ parameters and records the norm of the gradient leaving the layer towards its in
 (``grad_input``) and the norm of each parameter's gradient after backward. It is
 the tool for spotting vanishing or exploding gradients layer by layer.
 
-Example:
+Examples:
     >>> import torch
     >>> from torch import nn
     >>> net = nn.Sequential(nn.Linear(4, 4), nn.Tanh(), nn.Linear(4, 1))

@@ -5,7 +5,7 @@
 saves for backward. Tensors that share storage with the inputs cost no new memory
 (the caller holds the input anyway), so the report separates them.
 
-Example:
+Examples:
     >>> import torch
     >>> x = torch.randn(1000, requires_grad=True)
     >>> r = saved_tensor_report(torch.sigmoid, x)

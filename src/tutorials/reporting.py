@@ -1,6 +1,6 @@
 """Plain-text tables for lab summaries and chapter outputs.
 
-Example:
+Examples:
     >>> print(format_table([{"op": "swish", "ms": 1.25}], floatfmt=".2f"))
     | op    |   ms |
     |-------|------|

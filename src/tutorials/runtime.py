@@ -1,6 +1,6 @@
 """Device selection and a short report of the environment.
 
-Example:
+Examples:
     >>> from tutorials.runtime import pick_device
     >>> pick_device("cpu")
     device(type='cpu')

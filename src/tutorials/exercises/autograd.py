@@ -4,7 +4,7 @@ Each ``check_*`` function takes *your* answer, exercises it on inputs it builds
 itself, prints a one-line confirmation when the answer is right, and raises an
 ``AssertionError`` that says what is wrong (and usually a hint) when it is not.
 
-Example:
+Examples:
     >>> from tutorials.activations import MishRecompute
     >>> check_mish_function(MishRecompute)
     ✓ MishRecompute: forward and backward match F.mish; gradcheck and gradgradcheck pass

@@ -1,0 +1,94 @@
+"""MkDocs hooks of the course site.
+
+* Lab scripts live in ``src/tutorials/labs/`` (they are part of the tested package);
+  ``on_files`` adds them to the site so mkdocs-jupyter renders them as pages, with
+  edit links pointing at their real path.
+* When labs are executed (the publishing build), mkdocs-jupyter's cache is turned
+  off: it is keyed on the notebook alone and would serve stale outputs after a
+  change in the package code the lab imports.
+* The home page's syllabus table is generated from ``tutorials.syllabus``.
+* Each page that the last test run executed gets its "verified" stamp.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from pathlib import Path
+
+from mkdocs.exceptions import PluginError
+from mkdocs.plugins import event_priority
+from mkdocs.structure.files import File
+
+from tutorials._book import blocks, stamps
+from tutorials.syllabus import LECTURES
+
+log = logging.getLogger("mkdocs.hooks.course")
+
+ROOT = Path(__file__).resolve().parents[2]
+LABS_DIR = ROOT / "src" / "tutorials"
+SYLLABUS_MARKER = "<!-- syllabus-table -->"
+
+_state: dict = {}
+
+
+def on_config(config):
+    jupyter = config.plugins.get("mkdocs-jupyter")
+    if jupyter is None:
+        raise PluginError("mkdocs-jupyter must be enabled: it renders the labs")
+    if jupyter.config["allow_errors"]:
+        raise PluginError("mkdocs-jupyter allow_errors must be false: a failing lab must fail the build")
+    if jupyter.config["execute"]:
+        jupyter.config["cache"] = False
+        log.info("executing labs; mkdocs-jupyter cache disabled so outputs are never stale")
+    _state["preprocessor"] = blocks.snippet_preprocessor(config.mdx_configs["pymdownx.snippets"])
+    _state["record"] = stamps.read_record(stamps.record_path(ROOT))
+    return config
+
+
+@event_priority(100)  # before mkdocs-jupyter wraps the files it renders
+def on_files(files, config):
+    for script in sorted((LABS_DIR / "labs").glob("lab_*.py")):
+        rel = script.relative_to(LABS_DIR).as_posix()  # labs/lab_x.py
+        f = File(rel, str(LABS_DIR), config.site_dir, config.use_directory_urls)
+        f.edit_uri = f"../{script.relative_to(ROOT).as_posix()}"  # edit link to src/...
+        files.append(f)
+    return files
+
+
+def _syllabus_table(docs_dir: Path) -> str:
+    rows = ["| # | Lecture | Part | Topics |", "|---|---|---|---|"]
+    for lec in LECTURES:
+        found = sorted((docs_dir / "lectures").glob(f"{lec.number:02d}-*.md"))
+        title = f"[{lec.title}](lectures/{found[0].name})" if found else lec.title
+        rows.append(f"| {lec.number} | {title} | {lec.part} | {lec.topics} |")
+    return "\n".join(rows)
+
+
+def on_page_markdown(markdown, page, config, files):
+    if page.file.src_uri == "index.md" and SYLLABUS_MARKER in markdown:
+        markdown = markdown.replace(SYLLABUS_MARKER, _syllabus_table(Path(config.docs_dir)))
+    if not page.file.src_uri.endswith(".md") or page.file.abs_src_path is None:
+        return markdown
+    rec_key = Path(page.file.abs_src_path).resolve().relative_to(ROOT).as_posix()
+    record = _state["record"].get(rec_key)
+    if record is None:
+        return markdown
+    current = blocks.expand_page(Path(page.file.abs_src_path), ROOT, _state["preprocessor"])
+    if current.fingerprint != record.fingerprint:
+        return markdown  # edited since the tests ran: no stamp until they run again
+    kind = "ok" if record.passed == record.executed else "failed"
+    stamp = f'<span class="course-stamp course-stamp--{kind}">{record.stamp()}</span>\n\n'
+    lines = markdown.split("\n")
+    for i, line in enumerate(lines):
+        if line.startswith("# "):
+            lines.insert(i + 1, "\n" + stamp)
+            return "\n".join(lines)
+    return stamp + markdown
+
+
+def on_page_context(context, page, config, nav):
+    src = page.file.abs_src_path
+    if src and os.path.dirname(src) == str(LABS_DIR / "labs") and src.endswith(".py"):
+        context["lab_download"] = os.path.basename(src)  # copied next to the page
+    return context

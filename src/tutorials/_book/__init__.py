@@ -1,0 +1,1 @@
+"""Machinery of the course site (block execution, stamps, syllabus table); not course content."""

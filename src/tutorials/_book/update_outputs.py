@@ -1,0 +1,107 @@
+"""Author tool: rewrite a page's output blocks with what its code prints now.
+
+Usage::
+
+    python -m tutorials._book.update_outputs docs/lectures/03-autograd.md
+
+Every ``<!-- pytest-codeblocks:expected-output -->`` fence of the page is replaced
+by the output of the block above it, produced by running the page as the tests
+do, and every figure the page shows from ``docs/assets/figures/`` is replaced by the
+file of that name its code wrote. Review the diff before committing: the test suite
+then holds the page to both.
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+import shutil
+import tempfile
+from pathlib import Path
+
+from tutorials._book import blocks
+
+MARKER = re.compile(r"^\s*<!--[-\s]*pytest-codeblocks:expected-output(-ignore-whitespace)?[-\s]*-->\s*$")
+
+
+FIGURE = re.compile(r"\]\((?:\.\./)*assets/figures/([^)\s]+\.png)\)")
+
+
+def figure_names(text: str) -> list[str]:
+    """Names of the PNG files a page shows from ``assets/figures/``."""
+    return sorted(set(FIGURE.findall(text)))
+
+
+def load_snippet_config(root: Path) -> dict:
+    """The ``pymdownx.snippets`` options of ``<root>/mkdocs.yml``, resolved as MkDocs does."""
+    from mkdocs.config import load_config
+
+    cfg = load_config(str(root / "mkdocs.yml"))
+    return dict(cfg.mdx_configs["pymdownx.snippets"])
+
+
+def update_page(page: Path, root: Path) -> int:
+    """Run ``page`` and rewrite its output blocks; return how many changed.
+
+    Raises:
+        blocks.BlockFailure: a block raised (nothing is written then).
+    """
+    pre = blocks.snippet_preprocessor(load_snippet_config(root))
+    expanded = blocks.expand_page(page, root, pre)
+    page_blocks = blocks.page_blocks(expanded)
+    outputs: dict[int, str] = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        session = blocks.PageSession(Path(tmp), blocks.shell_env())
+        for b in page_blocks:
+            if any("skip" in m for m in b.marks):
+                continue
+            b.expected_output = None  # do not compare: we are collecting
+            outputs[b.location.page_line] = session.run(b)
+        for name in figure_names(expanded.text):
+            produced = Path(tmp) / name
+            if not produced.is_file():
+                raise FileNotFoundError(
+                    f"{page}: shows assets/figures/{name} but its code did not write {name}"
+                )
+            shutil.copyfile(produced, root / "docs" / "assets" / "figures" / name)
+    lines = page.read_text(encoding="utf-8").split("\n")
+    changed, i, out = 0, 0, []
+    while i < len(lines):
+        out.append(lines[i])
+        if MARKER.match(lines[i]):
+            owner = max((ln for ln in outputs if ln < i + 1), default=None)
+            j = i + 1
+            while j < len(lines) and not lines[j].strip():
+                out.append(lines[j])
+                j += 1
+            fence = lines[j]
+            indent = fence[: len(fence) - len(fence.lstrip())]
+            ticks = fence.strip()[: len(fence.strip()) - len(fence.strip().lstrip("`"))]
+            k = j + 1
+            while not lines[k].strip().startswith(ticks):
+                k += 1
+            old = lines[j + 1 : k]
+            text = outputs.get(owner, "") if owner is not None else ""
+            new = [indent + ln if ln else ln for ln in text.rstrip("\n").split("\n")]
+            changed += old != new
+            out += [fence, *new, lines[k]]
+            i = k + 1
+            continue
+        i += 1
+    page.write_text("\n".join(out), encoding="utf-8")
+    return changed
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Command-line entry point."""
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("pages", nargs="+", type=Path, help="Markdown pages to update")
+    p.add_argument("--root", type=Path, default=Path.cwd(),
+                   help="repository root holding mkdocs.yml (default: the working directory)")
+    args = p.parse_args(argv)
+    for page in args.pages:
+        print(f"{page}: {update_page(page, args.root)} output block(s) changed")
+
+
+if __name__ == "__main__":
+    main()
