@@ -171,7 +171,7 @@ import matplotlib.pyplot as plt
 
 from tutorials.hooks import GradientNormRecorder
 
-data = torch.randn(256, 64)
+data = torch.randn(256, 64, requires_grad=True)  # so layer 0 has an input gradient too
 fig, ax = plt.subplots(figsize=(7, 3.2))
 for act in (nn.Sigmoid, nn.Tanh, nn.ReLU):
     torch.manual_seed(0)
