@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import os
+import shlex
 import sys
 from pathlib import Path
 
@@ -10,13 +12,16 @@ __all__ = ["script_argv", "write_results"]
 
 
 def script_argv() -> list[str] | None:
-    """Arguments for a lab's ``main()``: the command line, or none inside Jupyter.
+    """Arguments for a lab's ``main()``: the command line, or ``$COURSE_LAB_ARGS`` in Jupyter.
 
     When the documentation build executes a lab as a notebook, ``sys.argv`` holds
     the kernel's own arguments (``-f kernel.json``), which the lab's parser must not
-    see; the lab then runs with its defaults.
+    see; the lab then runs with its defaults, or with the options in the
+    ``COURSE_LAB_ARGS`` environment variable (the tests use ``--dry-run``).
     """
-    return [] if "ipykernel" in sys.modules else None
+    if "ipykernel" in sys.modules:
+        return shlex.split(os.environ.get("COURSE_LAB_ARGS", ""))
+    return None
 
 
 def write_results(out_dir: str | Path | None, name: str, results: dict) -> Path | None:
