@@ -1,8 +1,8 @@
 """MkDocs hooks of the course site.
 
 * Lab scripts live in ``src/tutorials/labs/`` (they are part of the tested package);
-  ``on_files`` adds them to the site so mkdocs-jupyter renders them as pages, with
-  edit links pointing at their real path.
+  ``on_files`` adds them to the site so mkdocs-jupyter renders them as pages, and
+  ``on_page_context`` gives them a download button and edit links to their real path.
 * When labs are executed (the publishing build), mkdocs-jupyter's cache is turned
   off: it is keyed on the notebook alone and would serve stale outputs after a
   change in the package code the lab imports.
@@ -15,6 +15,7 @@ from __future__ import annotations
 import logging
 import os
 from pathlib import Path
+from urllib.parse import urljoin
 
 from mkdocs.exceptions import PluginError
 from mkdocs.plugins import event_priority
@@ -50,9 +51,7 @@ def on_config(config):
 def on_files(files, config):
     for script in sorted((LABS_DIR / "labs").glob("lab_*.py")):
         rel = script.relative_to(LABS_DIR).as_posix()  # labs/lab_x.py
-        f = File(rel, str(LABS_DIR), config.site_dir, config.use_directory_urls)
-        f.edit_uri = f"../{script.relative_to(ROOT).as_posix()}"  # edit link to src/...
-        files.append(f)
+        files.append(File(rel, str(LABS_DIR), config.site_dir, config.use_directory_urls))
     return files
 
 
@@ -91,4 +90,8 @@ def on_page_context(context, page, config, nav):
     src = page.file.abs_src_path
     if src and os.path.dirname(src) == str(LABS_DIR / "labs") and src.endswith(".py"):
         context["lab_download"] = os.path.basename(src)  # copied next to the page
+        if config.repo_url and config.edit_uri:
+            # edit_uri points into docs/; the lab's real file is under src/
+            rel = Path(src).relative_to(ROOT).as_posix()
+            page.edit_url = urljoin(config.repo_url.rstrip("/") + "/", f"{config.edit_uri}../{rel}")
     return context

@@ -1,0 +1,44 @@
+"""Conventions every lab script follows, and the notebook path the publishing build uses."""
+
+import importlib
+import re
+from pathlib import Path
+
+import jupytext
+import pytest
+
+LABS = sorted((Path(__file__).resolve().parents[2] / "src" / "tutorials" / "labs").glob("lab_*.py"))
+
+
+@pytest.mark.parametrize("path", LABS, ids=[p.stem for p in LABS])
+def test_lab_cli_conventions(path):
+    module = importlib.import_module(f"tutorials.labs.{path.stem}")
+    parser = module.build_parser()
+    flags = {s for a in parser._actions for s in a.option_strings}
+    assert {"--dry-run", "--device", "--seed", "--out-dir"} <= flags
+    for action in parser._actions:
+        if action.option_strings != ["-h", "--help"]:
+            assert re.search(r"\(default: .+\)$", action.help or ""), (
+                f"{path.name}: help of {action.option_strings} must end with (default: ...)"
+            )
+    text = path.read_text(encoding="utf-8")
+    assert text.startswith("# %% [markdown]\n# # "), f"{path.name}: a percent script opening with a title"
+    assert 'if __name__ == "__main__":\n    main(script_argv())' in text
+
+
+@pytest.mark.parametrize("path", LABS, ids=[p.stem for p in LABS])
+def test_lab_reads_as_a_notebook(path):
+    nb = jupytext.read(path)
+    kinds = [c.cell_type for c in nb.cells]
+    assert kinds.count("markdown") >= 3 and kinds.count("code") >= 3
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("path", LABS, ids=[p.stem for p in LABS])
+def test_lab_executes_as_a_notebook(path, monkeypatch):
+    """The publishing build's path: mkdocs-jupyter executes the lab in a kernel."""
+    from mkdocs_jupyter import convert
+
+    monkeypatch.setenv("COURSE_LAB_ARGS", "--dry-run --device cpu")
+    html = convert.nb2html(str(path), execute=True, allow_errors=False)
+    assert "device: CPU" in html, f"{path.name}: the executed notebook shows no lab output"
