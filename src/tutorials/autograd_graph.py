@@ -29,7 +29,7 @@ __all__ = ["BackwardGraph", "GraphNode", "backward_graph", "draw_backward_graph"
 
 @dataclass
 class GraphNode:
-    """One node of the backward graph.
+    r"""One node of the backward graph.
 
     Attributes:
         label: the node's class name, e.g. ``MulBackward0``; for an

@@ -59,7 +59,9 @@ def read_record(path: Path) -> dict[str, PageRecord]:
         raw = json.loads(path.read_text(encoding="utf-8"))
         return {page: PageRecord(**rec) for page, rec in raw["pages"].items()}
     except (ValueError, KeyError, TypeError) as err:
-        raise ValueError(f"{path}: not a verified-blocks record ({err}); delete it and rerun the tests") from err
+        raise ValueError(
+            f"{path}: not a verified-blocks record ({err}); delete it and rerun the tests"
+        ) from err
 
 
 def write_record(path: Path, updates: dict[str, PageRecord]) -> None:

@@ -56,7 +56,7 @@ BUILTINS = {"F.silu": F.silu, "F.mish": F.mish}
 
 # %%
 def check_gradients(device: torch.device, seed: int) -> list[dict]:
-    """gradcheck / gradgradcheck of every variant on a small float64 input."""
+    """Run gradcheck and gradgradcheck on every variant with a small float64 input."""
     g = torch.Generator().manual_seed(seed)
     rows = []
     for name, (fn, _) in VARIANTS.items():
@@ -146,7 +146,7 @@ def benchmark(device: torch.device, sizes: list[int], min_run_time: float, seed:
         x = torch.randn(n, generator=g).to(device).requires_grad_()
         grad_out = torch.randn(n, generator=g).to(device)
 
-        def fwd_bwd(fn):
+        def fwd_bwd(fn, x=x, grad_out=grad_out):
             return torch.autograd.grad(fn(x), x, grad_out)  # no .grad accumulation
 
         times = {name: time_callable(fwd_bwd, fn, label=name, min_run_time=min_run_time)
