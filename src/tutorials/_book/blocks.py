@@ -261,6 +261,27 @@ def _output_matches(block: Block, output: str) -> bool:
     return expected == output
 
 
+def reset_to_fresh_process_state() -> None:
+    """Undo global torch settings an earlier page or test may have changed.
+
+    A reader pastes a page into a *new* interpreter, where torch, NumPy and
+    ``random`` start from non-deterministic seeds; a page must not pass only because
+    something before it seeded a generator or changed a default.
+    """
+    import random
+
+    import numpy as np
+    import torch
+
+    torch.seed()  # a random seed, as in a new process
+    random.seed()
+    np.random.seed()
+    torch.set_default_dtype(torch.float32)
+    torch.set_grad_enabled(True)
+    torch.autograd.set_detect_anomaly(False)
+    torch.use_deterministic_algorithms(False)
+
+
 class PageSession:
     """Runs the blocks of one page in order in one namespace, as a reader would.
 
@@ -273,6 +294,7 @@ class PageSession:
         self.workdir = workdir
         self.env = env
         self.namespace: dict[str, object] = {"__name__": "__main__", "__builtins__": builtins}
+        self._started = False
 
     def _filename(self, block: Block) -> str:
         return f"<{block.page} block {block.index}>"
@@ -313,6 +335,9 @@ class PageSession:
         return output
 
     def _run_python(self, block: Block) -> str:
+        if not self._started:
+            reset_to_fresh_process_state()
+            self._started = True
         fake = self._filename(block)
         linecache.cache[fake] = (len(block.code), None, block.code.splitlines(True), fake)
         stdout = io.StringIO()
