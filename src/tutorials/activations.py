@@ -41,7 +41,7 @@ __all__ = [
 
 # --8<-- [start:swish_function]
 class SwishFunction(torch.autograd.Function):
-    """swish(x) = x * sigmoid(x), saving x and sigmoid(x) for a cheap backward."""
+    """swish(x) = x * sigmoid(x); saves x and sigmoid(x) for a cheap backward."""
 
     @staticmethod
     def forward(ctx, x: Tensor) -> Tensor:
@@ -54,9 +54,9 @@ class SwishFunction(torch.autograd.Function):
     def backward(ctx, grad_out: Tensor) -> Tensor:
         x, s = ctx.saved_tensors
         if torch.is_grad_enabled():
-            # Double backward (create_graph=True): `s` was made inside forward,
-            # where autograd was off, so it is a constant to the new graph.
-            # Recompute it from x so the second derivative is traced correctly.
+            # Double backward (create_graph=True): `s` was made inside
+            # forward, where autograd was off, so it is a constant to the
+            # new graph. Recompute it from x so the 2nd derivative is right.
             s = torch.sigmoid(x)
         # d/dx [x * s(x)] = s + x * s * (1 - s)
         return grad_out * (s * (1 + x * (1 - s)))

@@ -23,8 +23,9 @@ b = torch.tensor(0.5, requires_grad=True)
 u = (w * x).sum() + b          # u = x * (w0 + w1) + b = 1.5
 y = torch.tanh(u) * x
 
-print(type(y.grad_fn).__name__)                                # the op that made y
-print([type(f).__name__ for f, _ in y.grad_fn.next_functions])  # its inputs' nodes
+print(type(y.grad_fn).__name__)  # the op that made y
+# the nodes of y's inputs, one per input (None for inputs without grad)
+print([type(f).__name__ for f, _ in y.grad_fn.next_functions])
 # --8<-- [end:graph_on_the_fly]
 
 # --8<-- [start:backward]
@@ -41,7 +42,8 @@ print(f"w.grad = {w.grad}   b.grad = {b.grad.item():.4f}")
 # --8<-- [start:draw_graph]
 from tutorials.autograd_graph import draw_backward_graph
 
-y = torch.tanh((w * x).sum() + b) * x  # a fresh graph: the old one was freed by backward
+# A fresh graph: backward() freed the saved tensors of the previous one.
+y = torch.tanh((w * x).sum() + b) * x
 fig = draw_backward_graph(y, names={"x": x, "w": w, "b": b})
 fig.savefig("lec03-backward-graph.png", dpi=110)
 # --8<-- [end:draw_graph]
@@ -49,12 +51,12 @@ fig.savefig("lec03-backward-graph.png", dpi=110)
 # --8<-- [start:leaves]
 a = torch.randn(3, requires_grad=True)  # leaf
 h = a * 2                               # non-leaf: the result of an op
-h.retain_grad()                         # keep h.grad too (non-leaves drop it by default)
+h.retain_grad()  # keep h.grad too (non-leaves drop it by default)
 out = h.pow(2).sum()
 out.backward()
 
 print(a.is_leaf, h.is_leaf, out.is_leaf)
-print(type(h.grad_fn.next_functions[0][0]).__name__)  # the node that writes a.grad
+print(type(h.grad_fn.next_functions[0][0]).__name__)  # the node writing a.grad
 print(torch.allclose(a.grad, 8 * a), torch.allclose(h.grad, 2 * h))
 
 c = torch.randn(3)  # no requires_grad: a leaf that autograd ignores
@@ -68,7 +70,7 @@ for step in range(3):
     loss.backward()  # ...but backward *adds* into p.grad
     print(f"step {step}: p.grad = {p.grad.item()}")
 
-p.grad = None  # what optimizer.zero_grad() does to every parameter (set_to_none=True)
+p.grad = None  # what optimizer.zero_grad() does to every parameter
 # --8<-- [end:grad_accumulates]
 
 # --8<-- [start:inplace_leaf]
@@ -85,9 +87,9 @@ print(leaf)
 
 # --8<-- [start:version_counter]
 z = torch.tensor([0.0, 1.0, 2.0], requires_grad=True)
-s = torch.sigmoid(z)  # SigmoidBackward0 saves its *output* s: σ'(z) = s * (1 - s)
+s = torch.sigmoid(z)  # saves its *output* s for backward: σ'(z) = s * (1 - s)
 print("version before:", s._version)
-s.mul_(2)             # in-place: s now holds 2σ(z) and its version counter is bumped
+s.mul_(2)             # in-place: s now holds 2σ(z), its version is bumped
 print("version after: ", s._version)
 try:
     s.sum().backward()
@@ -96,13 +98,13 @@ except RuntimeError as err:
 # --8<-- [end:version_counter]
 
 # --8<-- [start:inplace_ok]
-s = torch.sigmoid(z) * 2  # the fix: an out-of-place op leaves the saved tensor alone
+s = torch.sigmoid(z) * 2  # the fix: out-of-place, the saved s is untouched
 s.sum().backward()
 print(z.grad)
 
 z.grad = None
-t = z * 3      # MulBackward0 by a constant saves nothing that t.add_ would change
-t.add_(1)      # so this in-place op is safe, and saves a copy
+t = z * 3  # times a constant: backward needs neither z nor t...
+t.add_(1)  # ...so this in-place op is safe (and saves a copy)
 t.sum().backward()
 print(z.grad)
 # --8<-- [end:inplace_ok]
@@ -132,15 +134,16 @@ print(dy_dx.item(), d2y_dx2.item())
 x = torch.tensor([1.0, 2.0, 3.0], requires_grad=True)
 h = x * x
 h.register_hook(lambda g: print("gradient arriving at h:", g))  # inspect
-handle = x.register_hook(lambda g: g.clamp(max=3.0))  # modify: the return value replaces g
+# modify: the hook's return value replaces the gradient
+handle = x.register_hook(lambda g: g.clamp(max=3.0))
 h.sum().backward()
 print("x.grad:", x.grad)  # 2x = [2, 4, 6], clamped to [2, 3, 3]
 handle.remove()           # hooks stay until removed: always keep the handle
 # --8<-- [end:tensor_hooks]
 
 # --8<-- [start:module_hooks]
-def deep_mlp(activation: type[nn.Module], depth: int = 8, width: int = 64) -> nn.Sequential:
-    """`depth` Linear layers, each followed by `activation`, default PyTorch init."""
+def deep_mlp(activation, depth=8, width=64):
+    """`depth` Linear+activation pairs and a Linear head, default init."""
     layers = []
     for _ in range(depth):
         layers += [nn.Linear(width, width), activation()]
@@ -158,12 +161,13 @@ def keep_output(name):
 
 torch.manual_seed(0)
 net = deep_mlp(nn.Sigmoid)
-handles = [m.register_forward_hook(keep_output(n)) for n, m in net.named_modules()
-           if isinstance(m, nn.Sigmoid)]
+handles = [m.register_forward_hook(keep_output(name))
+           for name, m in net.named_modules() if isinstance(m, nn.Sigmoid)]
 net(torch.randn(256, 64))
 for handle in handles:
     handle.remove()
-print({name: round(act.std().item(), 3) for name, act in list(activations.items())[:3]})
+first_three = list(activations.items())[:3]  # spread of the first outputs
+print({name: round(a.std().item(), 3) for name, a in first_three})
 # --8<-- [end:module_hooks]
 
 # --8<-- [start:gradient_norms]
@@ -171,7 +175,7 @@ import matplotlib.pyplot as plt
 
 from tutorials.hooks import GradientNormRecorder
 
-data = torch.randn(256, 64, requires_grad=True)  # so layer 0 has an input gradient too
+data = torch.randn(256, 64, requires_grad=True)  # layer 0 too has grad_input
 fig, ax = plt.subplots(figsize=(7, 3.2))
 for act in (nn.Sigmoid, nn.Tanh, nn.ReLU):
     torch.manual_seed(0)
@@ -180,7 +184,8 @@ for act in (nn.Sigmoid, nn.Tanh, nn.ReLU):
         net(data).pow(2).mean().backward()
     norms = list(rec.grad_input_norms.values())  # reordered: input layer first
     ax.semilogy(range(len(norms)), norms, marker="o", label=act.__name__)
-    print(f"{act.__name__:8s} layer 0: {norms[0]:.1e}   layer 8: {norms[-1]:.1e}")
+    first, last = norms[0], norms[-1]
+    print(f"{act.__name__:8s} layer 0: {first:.1e}  layer 8: {last:.1e}")
 ax.set_xlabel("Linear layer (0 = closest to the input)")
 ax.set_ylabel("gradient norm at layer input")
 ax.set_title("Gradient norm per layer, 9 Linear layers, default init")
@@ -202,10 +207,12 @@ full_batch = [p.grad.clone() for p in model.parameters()]
 # 2) four micro-batches of 8: .grad accumulates across backward calls
 model.zero_grad()
 for xb, yb in zip(data.split(8), target.split(8)):
-    loss = F.cross_entropy(model(xb), yb) * len(xb) / len(data)  # its share of the mean
+    # weight each micro-batch's mean loss by its share of the batch
+    loss = F.cross_entropy(model(xb), yb) * len(xb) / len(data)
     loss.backward()
 
-same = all(torch.allclose(p.grad, g, atol=1e-6) for p, g in zip(model.parameters(), full_batch))
+same = all(torch.allclose(p.grad, g, atol=1e-6)
+           for p, g in zip(model.parameters(), full_batch))
 print("micro-batch gradients equal the full batch:", same)
 # --8<-- [end:accumulation]
 
@@ -280,7 +287,7 @@ print(torch.equal(jvp, jvp_func))
 # --8<-- [start:jacobians]
 from torch.func import jacfwd, jacrev
 
-J_forward = jacfwd(g)(x)  # n = 3 JVPs, one per input direction (batched with vmap)
+J_forward = jacfwd(g)(x)  # n = 3 JVPs, one per input direction (vmapped)
 J_reverse = jacrev(g)(x)  # m = 2 VJPs, one per output row
 print(J_forward)
 print(torch.allclose(J_forward, J_reverse))
@@ -290,9 +297,10 @@ print(torch.allclose(J_forward, J_reverse))
 from tutorials.activations import SwishFunction
 
 x64 = torch.randn(6, dtype=torch.float64, requires_grad=True)
-print("gradcheck:    ", torch.autograd.gradcheck(SwishFunction.apply, (x64,)))
-print("gradgradcheck:", torch.autograd.gradgradcheck(SwishFunction.apply, (x64,)))
-print("matches F.silu:", torch.allclose(SwishFunction.apply(x64), F.silu(x64)))
+swish = SwishFunction.apply
+print("gradcheck:    ", torch.autograd.gradcheck(swish, (x64,)))
+print("gradgradcheck:", torch.autograd.gradgradcheck(swish, (x64,)))
+print("matches F.silu:", torch.allclose(swish(x64), F.silu(x64)))
 # --8<-- [end:custom_function_check]
 
 # --8<-- [start:saved_memory]
@@ -304,7 +312,8 @@ for name, fn in [("SwishFunction", SwishFunction.apply),
                  ("SwishRecompute", SwishRecompute.apply),
                  ("F.silu", F.silu)]:
     r = saved_tensor_report(fn, x)
-    print(f"{name:15s} saves {r.count} tensor(s), new memory held: {r.extra_bytes / 1e6:.0f} MB")
+    held_mb = r.extra_bytes / 1e6  # bytes beyond the input itself
+    print(f"{name:15s} saves {r.count} tensor(s), new memory held: {held_mb:.0f} MB")
 # --8<-- [end:saved_memory]
 
 # --8<-- [start:mistake_non_scalar]
@@ -314,7 +323,7 @@ try:
     y.backward()  # y has 3 elements: d(what)/dx?
 except RuntimeError as err:
     print("RuntimeError:", err)
-y.backward(gradient=torch.ones_like(y))  # fix: give the vector (or call y.sum().backward())
+y.backward(gradient=torch.ones_like(y))  # fix: give the vector, or use y.sum()
 print(x.grad)
 # --8<-- [end:mistake_non_scalar]
 
