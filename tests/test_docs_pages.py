@@ -77,3 +77,25 @@ def test_page_figures_come_from_its_code(page, sessions_root):
             f"{name} differs from what the code draws now (mean pixel difference {diff:.3f}); "
             f"run `python -m tutorials._book.update_outputs {page}` and review"
         )
+
+
+@pytest.mark.parametrize("page", LECTURES)
+def test_chapter_pasted_into_a_fresh_interpreter(page, tmp_path):
+    """The chapter's Python blocks, in order, in a new process: stdout is exactly what the
+    page shows under its blocks (nothing printed is hidden, nothing shown is invented)."""
+    import subprocess
+    import sys
+
+    _, page_blocks = PAGES[page]
+    python = [b for b in page_blocks if b.language == "python" and not docs_support.skip_reason(b)]
+    script = "\n".join(b.code for b in python)
+    shown = "".join(b.expected_output or "" for b in python)
+    proc = subprocess.run(
+        [sys.executable, "-"], input=script, cwd=tmp_path, capture_output=True, text=True,
+        env=docs_support.blocks.shell_env(), timeout=600,
+    )
+    assert proc.returncode == 0, f"{page} fails in a fresh interpreter:\n{proc.stderr[-3000:]}"
+    assert proc.stdout == shown, (
+        f"{page}: what a fresh interpreter prints differs from the outputs on the page "
+        "(a block prints something the page does not show, or the reverse)"
+    )

@@ -133,3 +133,9 @@ def test_each_page_starts_unseeded_like_a_new_interpreter(repo):
         session.run(blocks.page_blocks(e)[0])
         seeds.append(session.namespace["seed"])
     assert 0 not in seeds and seeds[0] != seeds[1]
+
+
+def test_page_code_does_not_inherit_future_annotations(repo):
+    e = expand(repo, f"{FENCE}python\ndef f(x: Undefined) -> None:\n    pass\n{FENCE}\n")
+    with pytest.raises(blocks.BlockFailure, match="name 'Undefined' is not defined"):
+        blocks.PageSession(repo).run(blocks.page_blocks(e)[0])

@@ -344,7 +344,9 @@ class PageSession:
         old_cwd = os.getcwd()
         os.chdir(self.workdir)
         try:
-            code = compile(block.code, fake, "exec")
+            # dont_inherit: this module's `from __future__ import annotations` must not
+            # leak into page code (it would hide unimported names in annotations).
+            code = compile(block.code, fake, "exec", dont_inherit=True)
             with contextlib.redirect_stdout(stdout):
                 exec(code, self.namespace)
         except Exception as exc:

@@ -8,7 +8,7 @@ writes the chapter's two figures into the current directory.
 # --8<-- [start:imports]
 import torch
 import torch.nn.functional as F
-from torch import nn
+from torch import Tensor, nn
 
 torch.manual_seed(0)
 # --8<-- [end:imports]
@@ -269,7 +269,7 @@ print(d.value, d.tangent)  # f(2) = 10, f'(2) = 13
 import torch.autograd.forward_ad as fwAD
 
 
-def g(t):  # R^3 -> R^2
+def g(t: Tensor) -> Tensor:  # R^3 -> R^2
     return torch.stack([t[0] * t[1], torch.sin(t[2])])
 
 
