@@ -42,3 +42,15 @@ def test_lab_executes_as_a_notebook(path, monkeypatch):
     monkeypatch.setenv("COURSE_LAB_ARGS", "--dry-run --device cpu")
     html = convert.nb2html(str(path), execute=True, allow_errors=False)
     assert "device: CPU" in html, f"{path.name}: the executed notebook shows no lab output"
+
+
+@pytest.mark.slow
+def test_an_error_in_a_lab_fails_the_executed_build(tmp_path):
+    """allow_errors is false (the site hook refuses true): an exception stops the build."""
+    from mkdocs_jupyter import convert
+    from nbclient.exceptions import CellExecutionError
+
+    broken = tmp_path / "lab_broken.py"
+    broken.write_text("# %% [markdown]\n# # Broken\n\n# %%\nraise ValueError('lab bug')\n")
+    with pytest.raises(CellExecutionError, match="lab bug"):
+        convert.nb2html(str(broken), execute=True, allow_errors=False)
