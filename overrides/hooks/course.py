@@ -6,6 +6,8 @@
 * When labs are executed (the publishing build), mkdocs-jupyter's cache is turned
   off: it is keyed on the notebook alone and would serve stale outputs after a
   change in the package code the lab imports.
+* The navigation's Lectures, Labs and API reference sections list their files in
+  order, so adding a chapter, a lab or a reference page needs no edit to mkdocs.yml.
 * The home page's syllabus table is generated from ``tutorials.syllabus``.
 * Each page that the last test run executed gets its "verified" stamp.
 """
@@ -33,7 +35,35 @@ SYLLABUS_MARKER = "<!-- syllabus-table -->"
 _state: dict = {}
 
 
+def _lab_scripts() -> list[Path]:
+    return sorted((LABS_DIR / "labs").glob("lab_*.py"), key=_lab_order)
+
+
+def _lab_order(path: Path) -> tuple:
+    # lab_2_1_3_x sorts numerically by its number parts; named labs (lab_tensor_gpu) after
+    parts = path.stem.split("_")[1:]
+    numbers = [int(p) for p in parts if p.isdigit()]
+    return (0 if numbers else 1, numbers, path.stem)
+
+
+def _fill_nav(config) -> None:
+    docs = Path(config.docs_dir)
+    generated = {
+        "Lectures": [f"lectures/{p.name}" for p in sorted((docs / "lectures").glob("[0-9][0-9]-*.md"))],
+        "Labs": [f"labs/{p.name}" for p in _lab_scripts()],
+        "API reference": ["reference/index.md"] + [
+            f"reference/{p.name}" for p in sorted((docs / "reference").glob("*.md")) if p.name != "index.md"
+        ],
+    }
+    for item in config.nav or []:
+        if isinstance(item, dict):
+            for key, value in item.items():
+                if key in generated and value == []:
+                    item[key] = generated[key]
+
+
 def on_config(config):
+    _fill_nav(config)
     jupyter = config.plugins.get("mkdocs-jupyter")
     if jupyter is None:
         raise PluginError("mkdocs-jupyter must be enabled: it renders the labs")
@@ -49,7 +79,7 @@ def on_config(config):
 
 @event_priority(100)  # before mkdocs-jupyter wraps the files it renders
 def on_files(files, config):
-    for script in sorted((LABS_DIR / "labs").glob("lab_*.py")):
+    for script in _lab_scripts():
         rel = script.relative_to(LABS_DIR).as_posix()  # labs/lab_x.py
         files.append(File(rel, str(LABS_DIR), config.site_dir, config.use_directory_urls))
     return files
