@@ -31,6 +31,7 @@ log = logging.getLogger("mkdocs.hooks.course")
 ROOT = Path(__file__).resolve().parents[2]
 LABS_DIR = ROOT / "src" / "tutorials"
 SYLLABUS_MARKER = "<!-- syllabus-table -->"
+REFERENCE_MARKER = "<!-- reference-table -->"
 
 _state: dict = {}
 
@@ -94,9 +95,26 @@ def _syllabus_table(docs_dir: Path) -> str:
     return "\n".join(rows)
 
 
+def _reference_table(docs_dir: Path) -> str:
+    """One row per reference page: the module it documents and its docstring's summary."""
+    import importlib
+    import re
+
+    rows = ["| module | what it holds |", "|---|---|"]
+    for page in sorted((docs_dir / "reference").glob("*.md")):
+        m = re.search(r"^::: ([\w.]+)", page.read_text(encoding="utf-8"), re.M)
+        if page.name == "index.md" or not m:
+            continue
+        doc = (importlib.import_module(m.group(1)).__doc__ or "").strip().splitlines()
+        rows.append(f"| [`{m.group(1)}`]({page.name}) | {doc[0] if doc else ''} |")
+    return "\n".join(rows)
+
+
 def on_page_markdown(markdown, page, config, files):
     if page.file.src_uri == "index.md" and SYLLABUS_MARKER in markdown:
         markdown = markdown.replace(SYLLABUS_MARKER, _syllabus_table(Path(config.docs_dir)))
+    if page.file.src_uri == "reference/index.md" and REFERENCE_MARKER in markdown:
+        markdown = markdown.replace(REFERENCE_MARKER, _reference_table(Path(config.docs_dir)))
     if not page.file.src_uri.endswith(".md") or page.file.abs_src_path is None:
         return markdown
     rec_key = Path(page.file.abs_src_path).resolve().relative_to(ROOT).as_posix()
