@@ -14,7 +14,7 @@ FAST = ["--epochs", "3", "--batch-size", "64", "--save-every", "1", "--hidden", 
 
 def test_dry_run_writes_documented_files(tmp_path):
     summary = lab.main(["--dry-run", "--out-dir", str(tmp_path)])
-    assert summary["epochs_run"] == 1 and summary["final_val_acc"] > 0.3  # chance is 0.1
+    assert summary["epochs_run"] == 1 and summary["final_val_acc"] > 0.2  # chance is 0.1
     weights = torch.load(tmp_path / lab.FINAL_WEIGHTS, weights_only=True)
     assert set(weights) == set(lab.make_model().state_dict())
     assert json.loads((tmp_path / lab.SUMMARY).read_text())["global_step"] == summary["global_step"]
