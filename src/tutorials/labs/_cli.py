@@ -11,16 +11,19 @@ from pathlib import Path
 __all__ = ["script_argv", "write_results"]
 
 
-def script_argv() -> list[str] | None:
-    """Arguments for a lab's ``main()``: the command line, or ``$COURSE_LAB_ARGS`` in Jupyter.
+def script_argv(notebook_default: list[str] | None = None) -> list[str] | None:
+    """Arguments for a lab's ``main()``: the command line, or a notebook's arguments.
 
     When the documentation build executes a lab as a notebook, ``sys.argv`` holds
     the kernel's own arguments (``-f kernel.json``), which the lab's parser must not
-    see; the lab then runs with its defaults, or with the options in the
-    ``COURSE_LAB_ARGS`` environment variable (the tests use ``--dry-run``).
+    see. The lab then runs with the options in the ``COURSE_LAB_ARGS`` environment
+    variable if it is set (the tests use ``--dry-run``), else ``notebook_default``
+    (what the published page should show), else its defaults.
     """
     if "ipykernel" in sys.modules:
-        return shlex.split(os.environ.get("COURSE_LAB_ARGS", ""))
+        if "COURSE_LAB_ARGS" in os.environ:
+            return shlex.split(os.environ["COURSE_LAB_ARGS"])
+        return list(notebook_default or [])
     return None
 
 

@@ -348,4 +348,5 @@ def main(argv: list[str] | None = None) -> dict:
 
 # %%
 if __name__ == "__main__":
-    main(script_argv())
+    # As a notebook (the published page) it runs the kill-and-resume experiment.
+    main(script_argv(notebook_default=["--demo-kill", "--kills", "3", "--out-dir", "lab_2_1_6_demo"]))
