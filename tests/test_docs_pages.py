@@ -9,7 +9,7 @@ import pytest
 from PIL import Image
 
 import docs_support
-from tutorials._book.update_outputs import figure_names
+from tutorials._book.update_outputs import figure_names, trace_names
 
 PAGES = docs_support.pages()
 BLOCKS = [
@@ -99,3 +99,35 @@ def test_chapter_pasted_into_a_fresh_interpreter(page, tmp_path):
         f"{page}: what a fresh interpreter prints differs from the outputs on the page "
         "(a block prints something the page does not show, or the reverse)"
     )
+
+
+TRACED = [p for p in PAGES if trace_names(PAGES[p][0].text)]
+
+
+@pytest.mark.parametrize("page", TRACED)
+def test_page_traces_come_from_its_code(page, sessions_root):
+    """A linked trace is a valid speedscope file holding the events its code records now.
+
+    Timings differ run to run, so the comparison is on the recorded frame names.
+    """
+    import json
+
+    expanded, page_blocks = PAGES[page]
+    runnable = [b for b in page_blocks if not docs_support.skip_reason(b)]
+    docs_support.run_block(runnable[-1], sessions_root)
+    workdir = docs_support.RUNS[page].session.workdir
+    for name in trace_names(expanded.text):
+        committed = docs_support.DOCS / "assets" / "traces" / name
+        data = json.loads(committed.read_text(encoding="utf-8"))
+        assert data["exporter"] == "tutorials.trace_viewer" and data["profiles"], committed
+        for prof in data["profiles"]:
+            opened = sum(e["type"] == "O" for e in prof["events"])
+            assert opened * 2 == len(prof["events"]), f"{name}: unbalanced open/close events"
+        fresh = json.loads((workdir / name).read_text(encoding="utf-8"))
+        names = {f["name"] for f in data["shared"]["frames"]}
+        now = {f["name"] for f in fresh["shared"]["frames"]}
+        assert names == now, (
+            f"{name}: the committed trace records other events than the code does now "
+            f"(only committed: {sorted(names - now)[:5]}, only now: {sorted(now - names)[:5]}); "
+            f"run `python -m tutorials._book.update_outputs {page}`"
+        )

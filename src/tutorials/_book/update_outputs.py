@@ -6,8 +6,9 @@ Usage::
 
 Every ``<!-- pytest-codeblocks:expected-output -->`` fence of the page is replaced
 by the output of the block above it, produced by running the page as the tests
-do, and every figure the page shows from ``docs/assets/figures/`` is replaced by the
-file of that name its code wrote. Review the diff before committing: the test suite
+do; every figure the page shows from ``docs/assets/figures/`` and every speedscope
+trace it links from ``docs/assets/traces/`` is replaced by the file of that name its
+code wrote. Review the diff before committing: the test suite
 then holds the page to both.
 """
 
@@ -25,11 +26,17 @@ MARKER = re.compile(r"^\s*<!--[-\s]*pytest-codeblocks:expected-output(-ignore-wh
 
 
 FIGURE = re.compile(r"\]\((?:\.\./)*assets/figures/([^)\s]+\.png)\)")
+TRACE = re.compile(r"assets/traces/([\w.-]+\.speedscope\.json)")
 
 
 def figure_names(text: str) -> list[str]:
     """Names of the PNG files a page shows from ``assets/figures/``."""
     return sorted(set(FIGURE.findall(text)))
+
+
+def trace_names(text: str) -> list[str]:
+    """Names of the speedscope traces a page links from ``assets/traces/``."""
+    return sorted(set(TRACE.findall(text)))
 
 
 def load_snippet_config(root: Path) -> dict:
@@ -64,6 +71,14 @@ def update_page(page: Path, root: Path) -> int:
                     f"{page}: shows assets/figures/{name} but its code did not write {name}"
                 )
             shutil.copyfile(produced, root / "docs" / "assets" / "figures" / name)
+        for name in trace_names(expanded.text):
+            produced = Path(tmp) / name
+            if not produced.is_file():
+                raise FileNotFoundError(
+                    f"{page}: links assets/traces/{name} but its code did not write {name}"
+                )
+            (root / "docs" / "assets" / "traces").mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(produced, root / "docs" / "assets" / "traces" / name)
     lines = page.read_text(encoding="utf-8").split("\n")
     changed, i, out = 0, 0, []
     while i < len(lines):
