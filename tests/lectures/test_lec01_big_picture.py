@@ -1,0 +1,26 @@
+"""The chapter's script runs on its own, top to bottom, and computes what the page says."""
+
+import runpy
+
+
+def test_script_runs_and_its_claims_hold(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    ns = runpy.run_module("tutorials.lectures.lec01_big_picture", run_name="__main__")
+    assert ns["report"].ok, ns["report"].format()
+    # define-by-run: the graph's size follows the data, one graph per call
+    assert min(ns["nodes"]) == 2 and max(ns["nodes"]) > 10
+    assert ns["nodes"] == sorted(ns["nodes"], reverse=True), "bigger inputs, fewer doublings"
+    assert ns["first"].grad_fn is not ns["second"].grad_fn
+    # torch.compile captured the condition and each branch, torch.export one graph
+    names = [ns["op_names"](gm) for gm in ns["captured"]]
+    assert ["sum", "gt"] in names and ["sin", "mul"] in names and ["cos", "sub"] in names
+    assert "torch.ops.higher_order.cond" in ns["program"].graph_module.code
+    # the layers: autograd recorded an op called at the ATen level, backward ran ATen ops
+    assert type(ns["y"].grad_fn).__name__ == "MulBackward0"
+    assert "aten.addmm.default" in ns["fwd"].ops
+    assert "aten.gelu_backward.default" in ns["bwd"].ops
+    assert {p.name for p in tmp_path.glob("*.png")} == {"lec01-graph-per-input.png",
+                                                       "lec01-layers.png"}
+    out = capsys.readouterr().out
+    assert "problems: []" in out
+    assert "GuardOnDataDependentSymNode" in out
