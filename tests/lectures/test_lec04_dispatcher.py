@@ -1,0 +1,23 @@
+"""The chapter's script runs on its own, top to bottom, and computes what the page says."""
+
+import runpy
+
+import torch
+
+
+def test_script_runs_and_its_claims_hold(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    ns = runpy.run_module("tutorials.lectures.lec04_dispatcher", run_name="__main__")
+    assert {p.name for p in tmp_path.glob("*.png")} == {"lec04-op-counts.png",
+                                                       "lec04-dispatch-path.png"}
+    # the custom op has CPU, fake and autograd kernels and matches F.silu
+    x = torch.randn(6, dtype=torch.float64, requires_grad=True)
+    assert torch.autograd.gradcheck(torch.ops.lec04.swish, (x,))
+    assert torch.allclose(torch.ops.lec04.swish(x), torch.nn.functional.silu(x))
+    # backward runs more ATen calls than forward, and the ReLU formula shows up
+    assert ns["backward_counts"]["threshold_backward"] == 1
+    assert ns["backward_counts"].total() > 2 * ns["forward_counts"].total()
+    out = capsys.readouterr().out
+    assert "values and gradients match eager: True" in out
+    assert "There was no fake impl registered" in out
+    assert "inside  autocast: excluded = False | mm -> torch.bfloat16" in out
