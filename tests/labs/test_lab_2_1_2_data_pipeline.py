@@ -1,0 +1,70 @@
+import json
+
+import pytest
+import torch
+
+from tutorials.labs import lab_2_1_2_data_pipeline as lab
+
+
+@pytest.fixture(scope="module")
+def results(tmp_path_factory):
+    out = tmp_path_factory.mktemp("lab212")
+    res = lab.main(["--dry-run", "--device", "cpu", "--out-dir", str(out)])
+    res["_out"] = out
+    return res
+
+
+def test_the_whole_dry_grid_is_measured(results):
+    grid = results["grid"]
+    # dry run: workers {0, 1} x batch {32} x pin_memory {False, True}
+    assert [(r["workers"], r["batch"], r["pin_memory"]) for r in grid] == [
+        (0, 32, False), (0, 32, True), (1, 32, False), (1, 32, True)]
+    for row in grid:
+        assert row["images/s"] > 0 and row["epoch s"] >= row["first batch s"] > 0, row
+        assert row["bottleneck"] in {"loader", "model"}
+        assert row["pinned"] is (row["pin_memory"] and torch.cuda.is_available())
+    assert results["images"] == 80
+
+
+def test_best_setting_is_the_fastest(results):
+    best = results["best"]
+    fastest = max(results["grid"], key=lambda r: r["images/s"])
+    assert best["images_per_s"] == fastest["images/s"]
+    assert (best["num_workers"], best["batch_size"], best["pin_memory"]) == (
+        fastest["workers"], fastest["batch"], fastest["pin_memory"])
+
+
+def test_model_rate_and_end_to_end(results):
+    assert set(results["model_images_per_s"]) == {"32"}
+    assert results["model_images_per_s"]["32"] > 0
+    assert [r["workers"] for r in results["end_to_end"]] == [0, 1]
+    assert all(r["train images/s"] > 0 for r in results["end_to_end"])
+    cost = results["per_image_ms"]
+    assert 0 < cost["decode ms"] < cost["decode + augment ms"]
+
+
+def test_files_are_written(results):
+    saved = json.loads((results["_out"] / "lab_2_1_2_results.json").read_text())
+    assert saved["dry_run"] is True and saved["device"] == "CPU"
+    assert (results["_out"] / "lab_2_1_2_throughput.png").stat().st_size > 10_000
+
+
+def test_bad_grid_values_are_rejected():
+    with pytest.raises(ValueError, match="--workers must be integers >= 0"):
+        lab.main(["--workers=-1,2", "--device", "cpu"])
+    with pytest.raises(ValueError, match="--batch-sizes must be integers >= 1"):
+        lab.main(["--batch-sizes", "0", "--device", "cpu"])
+    with pytest.raises(ValueError, match="--repeats must be >= 1"):
+        lab.main(["--repeats", "0", "--device", "cpu"])
+
+
+def test_bad_pin_memory_value_is_a_usage_error(capsys):
+    with pytest.raises(SystemExit):
+        lab.main(["--pin-memory", "maybe"])
+    assert "expected true/false values" in capsys.readouterr().err
+
+
+def test_missing_data_dir_names_the_folder(tmp_path):
+    missing = tmp_path / "no-such-folder"
+    with pytest.raises(FileNotFoundError, match="no-such-folder"):
+        lab.main(["--dry-run", "--device", "cpu", "--data-dir", str(missing)])
