@@ -1,0 +1,64 @@
+import json
+
+import pytest
+import torch
+
+from tutorials.labs import lab_2_1_1_resnet_blocks as lab
+
+
+@pytest.fixture(scope="module")
+def results(tmp_path_factory):
+    out = tmp_path_factory.mktemp("lab211")
+    res = lab.main(["--dry-run", "--device", "cpu", "--out-dir", str(out)])
+    res["_out"] = out
+    return res
+
+
+def test_blocks_have_the_expected_shapes(results):
+    rows = {r["block"]: r for r in results["blocks"]}
+    assert rows["BasicBlock(64, 64)"]["output shape"] == "(2, 64, 16, 16)"
+    assert rows["BasicBlock(64, 64)"]["shortcut"] == "identity"
+    assert rows["BasicBlock(64, 128, stride=2)"]["output shape"] == "(2, 128, 8, 8)"
+    assert rows["Bottleneck(64, 64)"]["output shape"] == "(2, 256, 16, 16)"
+    assert rows["Bottleneck(64, 128, stride=2)"]["output shape"] == "(2, 512, 8, 8)"
+
+
+def test_models_equal_torchvision(results):
+    rows = {r["model"]: r for r in results["torchvision"]}
+    assert rows["resnet18"]["ours"] == rows["resnet18"]["torchvision"] == 11_689_512
+    assert rows["resnet50"]["ours"] == rows["resnet50"]["torchvision"] == 25_557_032
+    for row in rows.values():
+        assert row["strict load"] is True and row["output shape"] == "(2, 1000)"
+        assert row["max |Δ output|"] == 0.0
+
+
+def test_training_ran_and_wrote_its_files(results):
+    t = results["training"]
+    assert t["steps"] == 2 and len(t["losses"]) == 2
+    assert all(0 < v < 5 for v in t["losses"]), "cross-entropy over 10 classes starts near ln 10"
+    assert 0.0 <= t["test accuracy"] <= 1.0
+    assert (results["_out"] / "lab_2_1_1_loss.png").stat().st_size > 1000
+    saved = json.loads((results["_out"] / "lab_2_1_1_results.json").read_text())
+    assert saved["dry_run"] is True and saved["device"] == "CPU"
+
+
+def test_short_training_learns_the_digits():
+    # a few dozen steps on a narrow network: far better than chance (10%)
+    train_set, test_set, _ = lab.load_data(None, None, 0)
+    torch.manual_seed(0)
+    model = lab.resnet18(num_classes=10, width=8, zero_init_residual=True)
+    args = lab.build_parser().parse_args(["--epochs", "1"])
+    args.max_steps = 40
+    run = lab.train(model, train_set, test_set, args, torch.device("cpu"))
+    assert run["test_accuracy"] > 0.5, run["test_accuracy"]
+    assert sum(run["losses"][-5:]) < sum(run["losses"][:5])
+
+
+@pytest.mark.parametrize("argv,message", [
+    (["--epochs", "0"], "--epochs must be at least 1"),
+    (["--lr", "-1"], "--lr must be a positive number"),
+    (["--data-dir", "/nonexistent/cifar"], "no cifar-10-batches-py/ folder"),
+])
+def test_bad_inputs_are_clear_errors(argv, message, tmp_path):
+    with pytest.raises((ValueError, FileNotFoundError), match=message):
+        lab.main([*argv, "--dry-run", "--device", "cpu"])
