@@ -28,12 +28,15 @@ from __future__ import annotations
 import re
 from collections import Counter
 from collections.abc import Iterable, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 from torch import Tensor
 from torch.overrides import TorchFunctionMode
 from torch.utils._python_dispatch import TorchDispatchMode
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
 
 __all__ = [
     "FunctionLog",
@@ -187,7 +190,7 @@ _COLORS = {"ran": "#f4a261", "skipped": "#e9ecef", "python": "#8ecae6", "observe
 def draw_dispatch_path(
     steps: Sequence[tuple[str, str, str]],
     title: str = "",
-):
+) -> Figure:
     """Draw the layers one operator call passes through, top to bottom.
 
     Args:

@@ -22,8 +22,13 @@ def test_dry_run_writes_documented_files(tmp_path):
 
 @pytest.fixture(scope="module")
 def reference(tmp_path_factory):
+    """An uninterrupted run, in its own process like the runs that get killed."""
+    import subprocess
+
     out = tmp_path_factory.mktemp("reference")
-    summary = lab.main([*FAST, "--out-dir", str(out)])
+    args = lab.build_parser().parse_args([*FAST, "--out-dir", str(out)])
+    subprocess.run(lab.child_command(args, out), check=True, stdout=subprocess.DEVNULL)
+    summary = json.loads((out / lab.SUMMARY).read_text())
     return summary, torch.load(out / lab.FINAL_WEIGHTS, weights_only=True)
 
 
@@ -53,7 +58,7 @@ def test_twenty_sigkills_then_bit_identical(reference, tmp_path):
 
 def test_corrupt_and_truncated_checkpoints_are_skipped_and_named(reference, tmp_path):
     summary, ref_weights = reference
-    lab.main([*FAST, "--epochs", "3", "--out-dir", str(tmp_path)])
+    lab.main([*FAST, "--out-dir", str(tmp_path)])  # in this process: --threads pins the threads
     ckpts = sorted((tmp_path / "checkpoints").glob("ckpt-*.pt"))
     assert len(ckpts) == 3, "keep_last=3"
     # pretend the run was killed at the second-to-last checkpoint's step, with the

@@ -12,7 +12,8 @@
 #   interrupted, because the checkpoint holds the complete training state: model,
 #   optimizer, LR scheduler, grad scaler, epoch and step inside the epoch, the
 #   random generators (Python, NumPy, torch CPU and CUDA), the data order, the best
-#   metric and the early-stopping counters;
+#   metric and the early-stopping counters (and the run uses a fixed number of CPU
+#   threads: a float sum split over 2 threads rounds differently than over 1);
 # * a checkpoint is never left half-written (`tutorials.checkpoint` writes to a
 #   temporary file, `fsync`s it and renames it atomically), and a corrupted one is
 #   detected by its checksum and skipped, with its path reported.
@@ -127,6 +128,15 @@ def training_state(model, optimizer, scheduler, scaler, stopper, epoch, step_in_
 # %%
 def train(args: argparse.Namespace) -> dict:
     """Train (resuming from ``args.out_dir`` if it holds checkpoints); return the summary."""
+    previous_threads = torch.get_num_threads()
+    torch.set_num_threads(args.threads)  # float sums depend on how work is split
+    try:
+        return _train(args)
+    finally:
+        torch.set_num_threads(previous_threads)
+
+
+def _train(args: argparse.Namespace) -> dict:
     device = pick_device(args.device)
     torch.use_deterministic_algorithms(True, warn_only=True)
     out = Path(args.out_dir)
@@ -220,7 +230,8 @@ def child_command(args: argparse.Namespace, out_dir: Path) -> list[str]:
     cmd = [sys.executable, "-m", "tutorials.labs.lab_2_1_6_checkpointing", "--out-dir", str(out_dir),
            "--epochs", str(args.epochs), "--batch-size", str(args.batch_size), "--lr", str(args.lr),
            "--seed", str(args.seed), "--hidden", str(args.hidden), "--save-every", str(args.save_every),
-           "--device", args.device, "--patience", str(args.patience), "--verbose"]
+           "--device", args.device, "--patience", str(args.patience), "--threads", str(args.threads),
+           "--verbose"]
     return cmd
 
 
@@ -309,6 +320,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0, help="random seed (default: %(default)s)")
     p.add_argument("--device", choices=DEVICE_CHOICES, default="cpu",
                    help="device; bit-identical resume is guaranteed on CPU (default: %(default)s)")
+    p.add_argument("--threads", type=int, default=1,
+                   help="CPU threads; resume is bit-identical only with the same count "
+                        "(default: %(default)s)")
     p.add_argument("--save-every", type=int, default=5,
                    help="optimizer steps between checkpoints (default: %(default)s)")
     p.add_argument("--keep-last", type=int, default=3,
@@ -332,7 +346,7 @@ def main(argv: list[str] | None = None) -> dict:
     args = build_parser().parse_args(argv)
     if args.dry_run:
         args.epochs = 1  # one epoch of ~23 steps
-    for name in ("epochs", "batch_size", "save_every", "keep_last"):
+    for name in ("epochs", "batch_size", "save_every", "keep_last", "threads"):
         if getattr(args, name) < 1:
             raise ValueError(f"--{name.replace('_', '-')} must be at least 1, got {getattr(args, name)}")
     Path(args.out_dir).mkdir(parents=True, exist_ok=True)
