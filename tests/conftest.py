@@ -16,16 +16,36 @@ os.environ.setdefault("TORCH_EXTENSIONS_DIR", str(_cache / "torch_extensions"))
 import docs_support  # noqa: E402
 from tutorials._book import stamps  # noqa: E402
 
+_WORKER_RECORDS: dict[str, stamps.PageRecord] = {}
+_FINAL_RECORDS: dict[str, stamps.PageRecord] = {}
+
+
+def pytest_configure(config):
+    # one xdist group per page: its blocks share a session, so they run on one worker
+    config.addinivalue_line("markers", "xdist_group(name): run these tests on one worker")
+
+
+def pytest_testnodedown(node, error):
+    """Controller side (pytest-xdist): collect the records a worker sent."""
+    for page, rec in getattr(node, "workeroutput", {}).get("page_records", {}).items():
+        _WORKER_RECORDS[page] = stamps.PageRecord(**rec)
+
 
 def pytest_sessionfinish(session, exitstatus):
     records = docs_support.page_records()
+    workeroutput = getattr(session.config, "workeroutput", None)
+    if workeroutput is not None:  # an xdist worker: the controller writes the record
+        workeroutput["page_records"] = {p: vars(r) for p, r in records.items()}
+        return
+    records.update(_WORKER_RECORDS)
+    _FINAL_RECORDS.update(records)
     if records:
         stamps.write_record(stamps.record_path(docs_support.ROOT), records)
 
 
 def pytest_terminal_summary(terminalreporter):
-    records = docs_support.page_records()
-    if not docs_support.RUNS:
+    records = _FINAL_RECORDS
+    if not records:
         return
     tr = terminalreporter
     tr.section("code blocks of the site")

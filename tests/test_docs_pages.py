@@ -16,7 +16,8 @@ BLOCKS = [
     pytest.param(
         b,
         id=b.test_id,
-        marks=[pytest.mark.skip(reason=r)] if (r := docs_support.skip_reason(b)) else [],
+        marks=[pytest.mark.xdist_group(b.page)]
+        + ([pytest.mark.skip(reason=r)] if (r := docs_support.skip_reason(b)) else []),
     )
     for _, page_blocks in PAGES.values()
     for b in page_blocks
@@ -53,7 +54,7 @@ def test_outputs_follow_code_blocks():
 LECTURES = [p for p in PAGES if p.startswith("docs/lectures/")]
 
 
-@pytest.mark.parametrize("page", LECTURES)
+@pytest.mark.parametrize("page", [pytest.param(p, marks=pytest.mark.xdist_group(p)) for p in LECTURES])
 def test_page_figures_come_from_its_code(page, sessions_root):
     """A chapter shows at least one figure, and each is the file its code writes now."""
     expanded, page_blocks = PAGES[page]
@@ -104,7 +105,7 @@ def test_chapter_pasted_into_a_fresh_interpreter(page, tmp_path):
 TRACED = [p for p in PAGES if trace_names(PAGES[p][0].text)]
 
 
-@pytest.mark.parametrize("page", TRACED)
+@pytest.mark.parametrize("page", [pytest.param(p, marks=pytest.mark.xdist_group(p)) for p in TRACED])
 def test_page_traces_come_from_its_code(page, sessions_root):
     """A linked trace is a valid speedscope file holding the events its code records now.
 
