@@ -157,8 +157,8 @@ class OpLog(TorchDispatchMode):
 class FunctionLog(TorchFunctionMode):
     """Record the Python-level torch functions and Tensor methods called.
 
-    A ``TorchFunctionMode`` intercepts calls *before* they enter C++, through the
-    ``__torch_function__`` protocol. Attribute reads such as ``t.shape`` also pass
+    A ``TorchFunctionMode`` intercepts calls *before* they reach the dispatcher,
+    through the ``__torch_function__`` protocol. Attribute reads such as ``t.shape`` also pass
     through it; they are left out of the log.
 
     Attributes:

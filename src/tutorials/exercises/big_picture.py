@@ -108,7 +108,7 @@ def check_no_graph_break(fn: Callable[[Tensor], Tensor]) -> None:
     assert explanation.graph_break_count == 0 and explanation.graph_count == 1, (
         f"{name}: Dynamo captured {explanation.graph_count} graph(s) with "
         f"{explanation.graph_break_count} graph break(s): {reasons}. Keep the scale "
-        "as a tensor: .item(), .tolist(), print() and numpy() leave the graph"
+        "as a tensor: .item(), .tolist() and print() break the graph"
     )
     print(f"✓ {name}: one graph, no graph break, same values as eager")
 

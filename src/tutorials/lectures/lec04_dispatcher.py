@@ -71,8 +71,15 @@ with torch.autocast("cpu", dtype=torch.bfloat16):
     print("inside  autocast: excluded =", autocast_excluded(),
           "| mm ->", torch.mm(w, w).dtype)
     print("keys of w unchanged:", dispatch_keys(w) == dispatch_keys(t))
-with torch.no_grad():  # grad mode is a flag the autograd kernel reads
-    print("no_grad keys unchanged:", dispatch_keys(w) == dispatch_keys(t))
+
+# AutogradFunctionality: the "autograd" bit shared by AutogradCPU, ...CUDA
+autograd_bit = DK.AutogradFunctionality
+with torch.no_grad():  # only a grad-mode flag, read by the autograd kernel
+    print("no_grad excludes autograd:",
+          torch._C._dispatch_tls_is_dispatch_key_excluded(autograd_bit))
+with torch.inference_mode():  # takes the autograd keys out of dispatch
+    print("inference_mode excludes autograd:",
+          torch._C._dispatch_tls_is_dispatch_key_excluded(autograd_bit))
 # --8<-- [end:autocast_tls]
 
 # --8<-- [start:dispatch_table]
@@ -149,7 +156,7 @@ steps = [
     ("ADInplaceOrView", f"{table['ADInplaceOrView']} (not in-place, "
      "not a view)", "skipped"),
     ("Python key", f"OpLog saw {aten_log.names()[0]}", "observed"),
-    ("CPU", f"{table['CPU']}: add_out -> add_stub -> vectorized loop",
+    ("CPU", f"{table['CPU']}: ufunc_add_CPU -> add_stub -> vector loop",
      "ran"),
 ]
 fig = draw_dispatch_path(steps, "The path of torch.add(a, b) on CPU")
@@ -211,7 +218,7 @@ print(torch.ops.lec04.swish.default._schema)  # inferred from the hints
 
 # --8<-- [start:custom_op_missing]
 try:
-    swish(torch.empty(3, device="meta"))  # what torch.compile's tracing does
+    swish(torch.empty(3, device="meta"))  # no data, like a FakeTensor
 except RuntimeError as err:
     print(str(err).split(". ")[0])
 try:
@@ -269,9 +276,11 @@ def block(x: Tensor) -> Tensor:
 compiled = torch.compile(block, backend="aot_eager", fullgraph=True)
 xc = torch.randn(4, 3, requires_grad=True)
 xe = xc.detach().clone().requires_grad_()
-compiled(xc).backward()
-block(xe).backward()
-print("values and gradients match eager:", torch.allclose(xc.grad, xe.grad))
+out_c, out_e = compiled(xc), block(xe)
+out_c.backward()
+out_e.backward()
+print("values and gradients match eager:",
+      torch.allclose(out_c, out_e) and torch.allclose(xc.grad, xe.grad))
 with OpLog() as log:
     block(xe)
 print(log.names())  # the op is one opaque node to the dispatcher
