@@ -166,6 +166,12 @@ def keeps_bias(m):
         nn.init.kaiming_normal_(m.weight, nonlinearity="relu")
 
 
+def uniform_init(m):
+    if isinstance(m, nn.Linear):
+        nn.init.kaiming_uniform_(m.weight, nonlinearity="relu")
+        nn.init.zeros_(m.bias)
+
+
 def touches_everything(m):
     for p in m.parameters(recurse=False):
         if p.dim() > 1:
@@ -179,6 +185,8 @@ def test_init_check(capsys):
     assert "✓ good_init" in capsys.readouterr().out
     with pytest.raises(AssertionError, match="Kaiming"):
         ex.check_init_weights(xavier_init)
+    with pytest.raises(AssertionError, match="look uniform"):
+        ex.check_init_weights(uniform_init)
     with pytest.raises(AssertionError, match="biases should be zero"):
         ex.check_init_weights(keeps_bias)
     with pytest.raises(AssertionError, match="LayerNorm's weight changed"):

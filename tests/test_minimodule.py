@@ -159,3 +159,14 @@ def test_parameters_train_with_a_torch_optimizer():
         loss.backward()
         opt.step()
     assert loss.item() < 0.1 * first
+
+
+def test_reassigned_names_keep_their_state_dict_position():
+    mini, real = MiniLinear(2, 3), nn.Linear(2, 3)
+    for m in (mini, real):
+        m.weight = nn.Parameter(torch.zeros(3, 2))  # replaced, not appended
+    assert list(mini.state_dict()) == list(real.state_dict()) == ["weight", "bias"]
+    norm, real_norm = Norm(), RealNorm()
+    for m in (norm, real_norm):
+        m.register_buffer("running_mean", torch.ones(3))
+    assert list(norm.state_dict()) == list(real_norm.state_dict())

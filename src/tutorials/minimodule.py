@@ -1,7 +1,7 @@
 """A minimal module framework: how ``nn.Module`` registers and finds its state.
 
 :class:`MiniModule` re-implements, in about a hundred lines, the part of
-``torch.nn.Module`` that every model relies on: three ordered dictionaries
+``torch.nn.Module`` that every model relies on: three dictionaries
 (``_parameters``, ``_buffers``, ``_modules``) filled by ``__setattr__``, recursive
 ``named_parameters`` / ``named_buffers`` / ``named_modules``, ``state_dict`` and
 ``load_state_dict``, ``train`` / ``eval``, ``to`` and forward hooks run by
@@ -62,10 +62,11 @@ class MiniModule:
 
     def __init__(self) -> None:
         # object.__setattr__: our own __setattr__ needs these dicts to exist.
-        object.__setattr__(self, "_parameters", OrderedDict())
-        object.__setattr__(self, "_buffers", OrderedDict())
+        # Plain dicts, as in nn.Module: they keep insertion order.
+        object.__setattr__(self, "_parameters", {})
+        object.__setattr__(self, "_buffers", {})
         object.__setattr__(self, "_non_persistent", set())
-        object.__setattr__(self, "_modules", OrderedDict())
+        object.__setattr__(self, "_modules", {})
         object.__setattr__(self, "_forward_hooks", {})
         object.__setattr__(self, "training", True)
     # --8<-- [end:registration]
@@ -77,10 +78,11 @@ class MiniModule:
                 f"cannot assign {name!r} before MiniModule.__init__() call"
                 f": call super().__init__() in {type(self).__name__}")
         if isinstance(value, nn.Parameter):
-            self._forget(name)  # a name lives in one table only
+            # a name lives in one table only; re-assigned, it keeps its place
+            self._forget(name, keep=self._parameters)
             self._parameters[name] = value
         elif isinstance(value, MiniModule):
-            self._forget(name)
+            self._forget(name, keep=self._modules)
             self._modules[name] = value
         elif name in self._parameters:  # only a Parameter or None fits
             if value is not None:
@@ -93,10 +95,14 @@ class MiniModule:
             object.__setattr__(self, name, value)
     # --8<-- [end:setattr]
 
-    def _forget(self, name: str) -> None:
+    def _forget(self, name: str, keep: dict | None = None) -> None:
+        # Remove ``name`` everywhere except from ``keep``, the table it is being
+        # (re)assigned to: there it keeps its slot, so the state_dict order
+        # does not change, as in nn.Module.
         self.__dict__.pop(name, None)
         for table in (self._parameters, self._buffers, self._modules):
-            table.pop(name, None)
+            if table is not keep:
+                table.pop(name, None)
         self._non_persistent.discard(name)
 
     def __getattr__(self, name: str) -> Any:
@@ -123,7 +129,7 @@ class MiniModule:
                 f"cannot register {type(param).__name__} as parameter {name!r}: "
                 "wrap it in nn.Parameter (or use register_buffer for state without gradients)"
             )
-        self._forget(name)
+        self._forget(name, keep=self._parameters)
         self._parameters[name] = param
 
     # --8<-- [start:register_buffer]
@@ -132,7 +138,7 @@ class MiniModule:
         """Register state that is saved and moved with the module."""
         if isinstance(tensor, nn.Parameter):
             raise TypeError(f"buffer {name!r} must not be a Parameter")
-        self._forget(name)
+        self._forget(name, keep=self._buffers)
         self._buffers[name] = tensor
         if not persistent:
             self._non_persistent.add(name)  # moved by .to(), not saved
@@ -142,7 +148,7 @@ class MiniModule:
         """Register a sub-module under ``name`` (used by containers with names like ``"0"``)."""
         if module is not None and not isinstance(module, MiniModule):
             raise TypeError(f"{type(module).__name__} is not a MiniModule (name {name!r})")
-        self._forget(name)
+        self._forget(name, keep=self._modules)
         self._modules[name] = module
 
     # --8<-- [start:named_parameters]

@@ -47,7 +47,9 @@ def check_mlp(cls: type) -> None:
     """
     name = _name(cls)
     widths = [4, 8, 8, 3]
-    model = cls(widths)
+    with torch.random.fork_rng():  # the same weights every time, your RNG untouched
+        torch.manual_seed(0)
+        model = cls(widths)
     assert isinstance(model, nn.Module), f"{name}(...) must be an nn.Module"
     expected = sum(a * b + b for a, b in zip(widths[:-1], widths[1:]))
     got = _count(model)
@@ -62,6 +64,8 @@ def check_mlp(cls: type) -> None:
     names = [n for n, _ in model.named_parameters()]
     want = [f"layers.{i}.{p}" for i in range(len(widths) - 1) for p in ("weight", "bias")]
     assert names == want, f"parameter names should be {want}, got {names}"
+    with torch.no_grad():  # negative outputs, so a ReLU after the last layer shows
+        model.layers[-1].bias.fill_(-1.0)
     x = torch.randn(5, 4, generator=torch.Generator().manual_seed(0))
     ref = x
     for i, layer in enumerate(model.layers):
@@ -185,6 +189,12 @@ def check_init_weights(fn: Callable[[nn.Module], None]) -> None:
             "nonlinearity='relu') (mode='fan_in' is the default)"
         )
         assert abs(float(w.mean())) < 0.1 * target, f"Linear {i}: weights should have mean 0"
+        # a normal has kurtosis 3, a uniform 1.8: tells kaiming_normal_ from _uniform_
+        kurtosis = float(((w - w.mean()) ** 4).mean() / w.var() ** 2)
+        assert kurtosis > 2.5, (
+            f"Linear {i}: the weights look uniform (kurtosis {kurtosis:.2f}, a normal "
+            "has 3); use nn.init.kaiming_normal_, not kaiming_uniform_"
+        )
         assert b is not None and not b.detach().any(), f"Linear {i}: biases should be zero after {name}"
     assert torch.all(model[2].weight == 0.5), (
         "LayerNorm's weight changed: check isinstance(module, nn.Linear) before initializing"

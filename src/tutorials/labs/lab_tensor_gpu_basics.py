@@ -47,7 +47,8 @@ from tutorials.runtime import DEVICE_CHOICES, device_label, pick_device
 AMP_DTYPES = {"off": None, "bf16": torch.bfloat16, "fp16": torch.float16}
 NO_CUDA_ALLOCATOR = (
     "not measured: memory_allocated/memory_reserved describe PyTorch's CUDA caching "
-    "allocator; CPU tensors come from the system allocator, which PyTorch does not track"
+    "allocator; CPU tensors come from the system allocator, with no cache and no "
+    "such counters"
 )
 
 
@@ -462,7 +463,8 @@ if __name__ == "__main__":
 # * Table 3: find the size where the GPU overtakes the CPU (below it, launch
 #   overhead dominates) and how far ahead it is at the largest size; the
 #   reduced-precision rows run on tensor cores. Try
-#   `torch.backends.cuda.matmul.allow_tf32 = True` and run again.
+#   `torch.set_float32_matmul_precision("high")` (TF32 for float32 matrix
+#   products) and run again.
 # * On a busy CPU, run with `--cpu-threads 1`: threads that wait for each other
 #   can make small operations look far slower than they are.
 # * Table 4: whether NHWC wins depends on the device, the dtype and the shape;

@@ -146,11 +146,11 @@ a = torch.arange(12.0).view(3, 4)
 print(shares_storage(a[1:, ::2], a))  # slices and steps: a view
 picked = a[[0, 2]]                    # a list or tensor of indices: a copy
 mask = a > 6
-chosen = a[mask]                      # a boolean mask: a copy, always 1-D
+chosen = a[mask]                      # a mask shaped like a: a copy, 1-D
 print(shares_storage(picked, a), shares_storage(chosen, a), chosen.tolist())
 # rows and columns picked in pairs: (0, 1), (2, 3)
 print(a[torch.tensor([0, 2]), torch.tensor([1, 3])].tolist())
-# the same, as a weighted lookup: gather a column per row
+# gather: one column per row (row 0 -> col 1, row 1 -> col 0, row 2 -> 3)
 print(a.gather(1, torch.tensor([[1], [0], [3]])).flatten().tolist())
 print(torch.where(mask, a, -1.0)[1].tolist())  # keep the shape
 # --8<-- [end:indexing]
@@ -214,8 +214,8 @@ print(shared[0].item(), copied[0].item())
 device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
 host = torch.randn(256, 1024)
 if device.type == "cuda":
-    # page-locked host memory: the GPU's copy engine reads it directly, and
-    # the copy can overlap with work already queued on the GPU
+    # page-locked host memory: the GPU's copy engine reads it directly, so
+    # the copy below can run while the CPU goes on with other work
     host = host.pin_memory()
 dev = host.to(device, non_blocking=True)  # on CUDA: returns before it is done
 total = (dev * 2).sum()  # queued on the same stream: runs after the copy

@@ -289,7 +289,10 @@ INITS = {  # each function fills one Linear weight in place
 
 
 def make_mlp(act, init, depth=20, width=128):
-    """`depth` × (Linear, act); the init fills the weights, biases are 0."""
+    """`depth` × (Linear, act): the init fills the weights, biases are 0.
+
+    "default" keeps nn.Linear's own initialization, random biases included.
+    """
     torch.manual_seed(0)
     layers = []
     for _ in range(depth):
