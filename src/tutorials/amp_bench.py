@@ -1,14 +1,15 @@
 """One training step under a precision mode (fp32, bf16 or fp16 autocast), and its timing.
 
-Mixed precision runs the matrix multiplications of the forward pass in a 16-bit type
+Mixed precision runs the matrix multiplications (forward and backward) in a 16-bit type
 while the parameters, the optimizer state and the reductions stay in float32.
 ``torch.amp.autocast(device_type, dtype)`` picks the type per op. float16 has a narrow
 exponent range, so small gradients underflow to zero; ``torch.amp.GradScaler``
 multiplies the loss before backward and divides the gradients before the step.
 bfloat16 has float32's exponent range and needs no scaler.
 
-fp16 autocast is treated here as a CUDA path: on CPU many float16 kernels are missing
-or slow, so :func:`check_precision` refuses it with an explanation.
+fp16 autocast is treated here as a CUDA path: CPU autocast accepts float16, but on
+CPUs without native float16 arithmetic its matrix multiplications are far slower than
+float32, so :func:`check_precision` refuses it with an explanation.
 
 Examples:
     >>> import torch
@@ -65,8 +66,9 @@ def check_precision(precision: str, device: torch.device | str) -> None:
         raise ValueError(f"precision must be one of {list(PRECISIONS)}, got {precision!r}")
     if precision == "fp16" and torch.device(device).type != "cuda":
         raise ValueError(
-            "fp16 autocast with GradScaler is a CUDA path: on CPU many float16 kernels are "
-            "missing or slower than float32; use precision='bf16' on CPU"
+            "fp16 autocast with GradScaler is a CUDA path: on CPUs without native "
+            "float16 arithmetic it is far slower than float32; use precision='bf16' "
+            "on CPU"
         )
 
 

@@ -18,7 +18,7 @@ Examples:
     {'aten::item': 2, 'aten::_local_scalar_dense': 2}
     >>> labels_present(prof, ["forward", "backward"])
     {'forward': True, 'backward': False}
-    >>> top_ops_by_count(prof, 3)  # 2 steps x (2 ones + 1 matmul): 6 fills
+    >>> top_ops_by_count(prof, 3)  # 6, 6 and 4 calls; ties broken by name
     ['aten::fill_', 'aten::resolve_conj', 'aten::empty']
 """
 

@@ -9,8 +9,8 @@
 #    bfloat16 has float32's range, so no gradient scaling. Runs on CPU and GPU.
 # 3. **fp16 autocast + `GradScaler`**: `torch.amp.GradScaler("cuda")` scales the
 #    loss so that small gradients survive float16's narrow range. A CUDA path: on
-#    CPU many float16 kernels are missing or slower than float32, so the lab runs it
-#    only on a GPU (and says so).
+#    CPUs without native float16 arithmetic it is far slower than float32, so the
+#    lab runs it only on a GPU (and says so).
 #
 # For each: the median time of a training step, the peak memory (CUDA:
 # `torch.cuda.max_memory_allocated`; on CPU it is not measured), and the test
@@ -215,8 +215,8 @@ def main(argv: list[str] | None = None) -> dict:
             raise ValueError(f"--{flag.replace('_', '-')} must be >= 1, got {getattr(args, flag)}")
     print(f"device: {device_label(device)} · torch {torch.__version__}")
     if device.type != "cuda":
-        print("fp16 autocast + GradScaler is a CUDA path (float16 kernels on CPU are missing "
-              "or slow); this CPU run compares fp32 and bf16")
+        print("fp16 autocast + GradScaler is a CUDA path (float16 on CPU is slow "
+              "without native float16 arithmetic); this CPU run compares fp32 and bf16")
 
     data = load_data(device, args.seed)
     torch.manual_seed(args.seed)
@@ -257,7 +257,7 @@ if __name__ == "__main__":
 #   gains at `--width 4096 --batch-size 1024` and none at the default size, where
 #   kernel launches dominate. Profile both (Lab 2.1.5) to see it in the trace.
 # * **Speed on a CPU**: bf16 only pays on CPUs with bfloat16 instructions
-#   (AVX512-BF16, AMX); elsewhere it is emulated and slower than fp32.
+#   (AVX512-BF16, AMX); elsewhere it is often slower than fp32.
 # * **Memory**: the peak falls with 16-bit activations, not with weights: Adam's
 #   state and the master weights stay float32. Raise `--batch-size` to see the
 #   activations' share grow.

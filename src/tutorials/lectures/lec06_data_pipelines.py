@@ -205,16 +205,6 @@ print("both workers busy at the same time:",
       busy[0][0] < busy[1][1] and busy[1][0] < busy[0][1])
 # --8<-- [end:workers_overlap]
 
-# --8<-- [start:pin_memory]
-device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
-pin = device.type == "cuda"  # page-locked memory only helps host->GPU copies
-loader = DataLoader(squares, batch_size=4, pin_memory=pin)
-x, y = next(iter(loader))
-print("batch is pinned exactly when CUDA is present:", x.is_pinned() == pin)
-# non_blocking=True lets the copy overlap with the GPU's work (pinned only)
-x = x.to(device, non_blocking=pin)
-print(tuple(x.shape))
-# --8<-- [end:pin_memory]
 
 
 # --8<-- [start:persistent_workers]
@@ -232,6 +222,17 @@ e1, e2 = worker_pids(kept)
 print("persistent workers reused:", e1 == e2)
 del kept  # shuts its workers down
 # --8<-- [end:persistent_workers]
+
+# --8<-- [start:pin_memory]
+device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+pin = device.type == "cuda"  # page-locked memory only helps host->GPU copies
+loader = DataLoader(squares, batch_size=4, pin_memory=pin)
+x, y = next(iter(loader))
+print("batch is pinned exactly when CUDA is present:", x.is_pinned() == pin)
+# non_blocking=True lets the copy overlap with the GPU's work (pinned only)
+x = x.to(device, non_blocking=pin)
+print(tuple(x.shape))
+# --8<-- [end:pin_memory]
 
 
 # --8<-- [start:seeding_bug]
@@ -426,10 +427,9 @@ def readable(dataset):
     keep = []
     for i, (path, _) in enumerate(dataset.samples):
         try:
-            with Image.open(path) as im:
-                im.verify()  # reads the whole file, checks its structure
+            dataset.load(i)  # decodes every pixel: truncated files fail too
             keep.append(i)
-        except Exception:
+        except RuntimeError:  # load_rgb's error, which names the file
             print("skipping", path.as_posix())
     return keep
 

@@ -206,7 +206,7 @@ class SlowDigits(Dataset):
         return len(X)
 
     def __getitem__(self, i):
-        time.sleep(0.005)  # 5 ms of "decoding" per image
+        time.sleep(0.02)  # 20 ms of "decoding" per image (a large JPEG)
         return X[i], Y[i]
 
 
@@ -286,7 +286,6 @@ for name, dtype in (("fp32", None), ("bf16", torch.bfloat16)):
     losses[name] = amp_step(net, net_opt, scaler, dtype)
 print({k: v.dtype for k, v in losses.items()})
 print(abs(losses["fp32"] - losses["bf16"]).item() < 0.05)
-# --8<-- [end:amp_step]
 # --8<-- [end:amp_step]
 
 # --8<-- [start:amp_in_profile]
