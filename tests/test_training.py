@@ -91,10 +91,21 @@ def test_modes_early_stopping_and_divergence():
                config=TrainConfig(epochs=10, device="cpu", progress=False),
                early_stopping=EarlyStopping(patience=1, mode="min", min_delta=1.0))
     assert len(hist) == 3  # no improvement beyond min_delta: stop after patience + 1 bad epochs
-    with pytest.raises(RuntimeError, match="epoch 0: loss is not finite"):
+    with pytest.raises(RuntimeError, match="epoch 0: loss is not finite") as info:
         fit(model, DataLoader(data, batch_size=10), DataLoader(data, batch_size=30),
             lambda out, y: out.sum() * float("nan"), torch.optim.SGD(model.parameters(), lr=0.1),
             config=TrainConfig(device="cpu", progress=False))
+    assert info.value.history == []
+
+
+def test_records_grad_norm_and_lr_per_step():
+    data, model = task()
+    opt = torch.optim.SGD(model.parameters(), lr=1.0)
+    sched = torch.optim.lr_scheduler.StepLR(opt, step_size=1, gamma=0.5)
+    hist = fit(model, DataLoader(data, batch_size=10), DataLoader(data, batch_size=30),
+               nn.CrossEntropyLoss(), opt, sched, config=TrainConfig(epochs=1, device="cpu", progress=False))
+    assert hist[0]["lrs"] == [1.0, 0.5, 0.25]  # the LR each of the 3 steps used
+    assert hist[0]["grad_norm"] > 0
 
 
 def test_tensorboard_missing_is_a_clear_error(tmp_path, monkeypatch):

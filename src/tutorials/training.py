@@ -30,7 +30,7 @@ Examples:
     >>> history = fit(model, DataLoader(data, batch_size=16), DataLoader(data, batch_size=64),
     ...               nn.CrossEntropyLoss(), opt, config=TrainConfig(epochs=2))
     >>> [sorted(h) for h in history][0]
-    ['epoch', 'lr', 'train_loss', 'val_accuracy', 'val_loss']
+    ['epoch', 'grad_norm', 'lr', 'lrs', 'train_loss', 'val_accuracy', 'val_loss']
 """
 
 from __future__ import annotations
@@ -157,13 +157,17 @@ def train_one_epoch(
         progress: progress bar on or off (``None``: only on a terminal).
 
     Returns:
-        ``{"loss": mean training loss per sample, "samples": n, "steps": optimizer steps}``.
+        ``loss`` (mean training loss per sample), ``samples``, ``steps`` (optimizer
+        steps), ``grad_norm`` (mean total gradient norm before clipping, per step) and
+        ``lrs`` (the learning rate each optimizer step used).
     """
     from tqdm.auto import tqdm
 
     model.train()
     total_loss = torch.zeros((), device=device)  # summed on device: no sync per step
+    total_norm = torch.zeros((), device=device)
     samples = steps = 0
+    lrs: list[float] = []
     bar = tqdm(total=None, disable=not _show_progress(progress), leave=False, unit="step")
     for group in _groups(loader, accumulation_steps):
         group_size = sum(len(targets) for _, targets in group)
@@ -179,8 +183,10 @@ def train_one_epoch(
             samples += len(targets)
         if scaler is not None:
             scaler.unscale_(optimizer)  # clip the true gradients, not the scaled ones
-        if clip_grad_norm is not None:
-            nn.utils.clip_grad_norm_(model.parameters(), clip_grad_norm)
+        # the total norm is measured every step (inf: measure only) and clipped if asked
+        norm = nn.utils.clip_grad_norm_(model.parameters(), clip_grad_norm or math.inf)
+        total_norm += norm.detach().float()
+        lrs.append(float(optimizer.param_groups[0]["lr"]))
         if scaler is not None:
             scaler.step(optimizer)  # skips the step if gradients overflowed
             scaler.update()
@@ -193,7 +199,8 @@ def train_one_epoch(
     bar.close()
     if samples == 0:
         raise ValueError("train_one_epoch: the loader yielded no batches")
-    return {"loss": float(total_loss) / samples, "samples": samples, "steps": steps}
+    return {"loss": float(total_loss) / samples, "samples": samples, "steps": steps,
+            "grad_norm": float(total_norm) / steps, "lrs": lrs}
 
 
 def evaluate(
@@ -253,10 +260,13 @@ def fit(
         on_epoch_end: called with each epoch's record (e.g. to save a checkpoint).
 
     Returns:
-        One dict per epoch: epoch, train_loss, val_loss, val_accuracy, lr.
+        One dict per epoch: epoch, train_loss, val_loss, val_accuracy, lr (at the
+        epoch's end), grad_norm (mean per step, before clipping) and lrs (per step).
 
     Raises:
-        RuntimeError: a loss became NaN or infinite (the epoch is named).
+        RuntimeError: a loss became NaN or infinite (the epoch is named). Checked
+            once per epoch, so that steps need no GPU sync; the epochs finished
+            before are in the exception's ``history`` attribute.
     """
     config = config or TrainConfig()
     device = pick_device(config.device)
@@ -284,19 +294,22 @@ def fit(
             )
             val = evaluate(model, val_loader, loss_fn, device=device, amp=config.amp)
             if not (math.isfinite(train["loss"]) and math.isfinite(val["loss"])):
-                raise RuntimeError(
+                err = RuntimeError(
                     f"epoch {epoch}: loss is not finite (train {train['loss']}, val {val['loss']}); "
                     "lower the learning rate, clip gradients, or use bf16 instead of fp16"
                 )
+                err.history = history  # type: ignore[attr-defined]
+                raise err
             if scheduler is not None and plateau:
                 scheduler.step(val["loss"])
             elif scheduler is not None and per_step is None:
                 scheduler.step()
             record = {"epoch": epoch, "train_loss": train["loss"], "val_loss": val["loss"],
-                      "val_accuracy": val["accuracy"], "lr": optimizer.param_groups[0]["lr"]}
+                      "val_accuracy": val["accuracy"], "lr": optimizer.param_groups[0]["lr"],
+                      "grad_norm": train["grad_norm"], "lrs": train["lrs"]}
             history.append(record)
             if writer is not None:
-                for key in ("train_loss", "val_loss", "val_accuracy", "lr"):
+                for key in ("train_loss", "val_loss", "val_accuracy", "lr", "grad_norm"):
                     writer.add_scalar(key, record[key], epoch)
             if on_epoch_end is not None:
                 on_epoch_end(record)
