@@ -84,3 +84,59 @@ def test_unwrap_compiled_model_and_load_errors():
     assert torch.equal(other.weight, model.weight)
     with pytest.raises(CheckpointError, match=r"missing keys \['bias'\]"):
         load_model_state(nn.Linear(3, 2), {"weight": sd["weight"]}, source="a.pt")
+
+
+def test_unwrap_torch_compile_wrapper_keeps_plain_keys(tmp_path):
+    model = nn.Sequential(nn.Linear(3, 4), nn.ReLU(), nn.Linear(4, 2))
+    compiled = torch.compile(model)  # wrapping only: nothing is compiled until it is called
+    assert any(k.startswith("_orig_mod.") for k in compiled.state_dict())
+    assert unwrap_model(compiled) is model
+    write_checkpoint(tmp_path / "c.pt", {"model": unwrap_model(compiled).state_dict()})
+    fresh = nn.Sequential(nn.Linear(3, 4), nn.ReLU(), nn.Linear(4, 2))
+    load_model_state(fresh, read_checkpoint(tmp_path / "c.pt", map_location="cpu")["model"])
+    assert all(torch.equal(a, b) for a, b in zip(fresh.state_dict().values(), model.state_dict().values()))
+
+
+def _ddp_worker(rank: int, world: int, init_file: str, out: str) -> None:
+    import torch.distributed as dist
+
+    from tutorials.checkpoint import CheckpointManager, unwrap_model
+
+    dist.init_process_group("gloo", init_method=f"file://{init_file}", rank=rank, world_size=world)
+    try:
+        torch.manual_seed(0)  # same initial weights on every rank (DDP also broadcasts rank 0's)
+        ddp = nn.parallel.DistributedDataParallel(nn.Sequential(nn.Linear(3, 4), nn.ReLU(), nn.Linear(4, 2)))
+        opt = torch.optim.SGD(ddp.parameters(), lr=0.1)
+        torch.manual_seed(100 + rank)  # each rank sees different data
+        ddp(torch.randn(8, 3)).square().mean().backward()  # gradients are all-reduced (averaged)
+        opt.step()
+        assert all(k.startswith("module.") for k in ddp.state_dict())
+        if rank == 0:
+            CheckpointManager(out).save({"model": unwrap_model(ddp).state_dict()}, step=1)
+        # every rank writes its own weights so the test can check they agree after the step
+        torch.save(unwrap_model(ddp).state_dict(), f"{out}/rank{rank}.pt")
+        dist.barrier()
+    finally:
+        dist.destroy_process_group()
+
+
+@pytest.mark.slow
+def test_ddp_model_is_unwrapped_under_a_real_process_group(tmp_path):
+    import torch.multiprocessing as mp
+
+    out = tmp_path / "ckpt"
+    out.mkdir()
+    # Two gloo ranks on this machine (child processes talk over loopback; the test process opens no socket).
+    mp.start_processes(_ddp_worker, args=(2, str(tmp_path / "rendezvous"), str(out)), nprocs=2,
+                       start_method="spawn")
+    _, state = CheckpointManager(out).load_latest(map_location="cpu")
+    assert not any(k.startswith("module.") for k in state["model"]), list(state["model"])
+    plain = nn.Sequential(nn.Linear(3, 4), nn.ReLU(), nn.Linear(4, 2))
+    load_model_state(plain, state["model"], source="DDP checkpoint")
+    ranks = [torch.load(out / f"rank{r}.pt", weights_only=True) for r in range(2)]
+    for key, value in plain.state_dict().items():
+        assert torch.equal(value, ranks[0][key]) and torch.equal(value, ranks[1][key]), key
+    # the loaded weights are the trained ones, not the initial ones
+    torch.manual_seed(0)
+    initial = nn.Sequential(nn.Linear(3, 4), nn.ReLU(), nn.Linear(4, 2))
+    assert not torch.equal(initial[0].weight, plain[0].weight)
