@@ -5,6 +5,8 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+import pytest
+
 os.environ.setdefault("MPLBACKEND", "Agg")
 os.environ.setdefault("NO_MKDOCS_2_WARNING", "1")
 # Compiled artefacts (torch.compile, C++ extensions) go to a stable directory so a
@@ -23,6 +25,27 @@ _FINAL_RECORDS: dict[str, stamps.PageRecord] = {}
 def pytest_configure(config):
     # one xdist group per page: its blocks share a session, so they run on one worker
     config.addinivalue_line("markers", "xdist_group(name): run these tests on one worker")
+
+
+@pytest.fixture(scope="session")
+def sessions_root(tmp_path_factory):
+    """Working directories of the pages' runs (one per page)."""
+    return tmp_path_factory.mktemp("pages")
+
+
+def pytest_collection_modifyitems(session, config, items):
+    """Record how far each page must run for the tests selected (``-k`` may pick a few)."""
+    docs_support.NEEDED.clear()
+    for item in items:
+        callspec = getattr(item, "callspec", None)
+        params = callspec.params if callspec else {}
+        if "block" in params:
+            b = params["block"]
+            docs_support.NEEDED[b.page] = max(docs_support.NEEDED.get(b.page, -1), b.index)
+        page = params.get("page") or getattr(item.module, "PAGE", None)
+        if isinstance(page, str) and page in docs_support.pages():
+            runnable = docs_support.runnable_blocks(page)
+            docs_support.NEEDED[page] = runnable[-1].index if runnable else -1
 
 
 def pytest_testnodedown(node, error):

@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from tutorials._book import blocks, stamps
+from tutorials._book import blocks, runner, stamps
 from tutorials._book.update_outputs import load_snippet_config
 from tutorials.runtime import device_label, pick_device
 
@@ -26,9 +26,10 @@ DOCS = ROOT / "docs"
 
 @dataclass
 class PageRun:
-    """Progress of one page's session."""
+    """Progress of one page's run in its own interpreter."""
 
-    session: blocks.PageSession
+    process: runner.PageProcess
+    workdir: Path
     done: dict[int, str] = field(default_factory=dict)  # block index -> "passed" | "failed"
     first_failure: int | None = None
 
@@ -78,41 +79,87 @@ def skip_reason(block: blocks.Block) -> str | None:
 
 
 RUNS: dict[str, PageRun] = {}
+# Highest block index a selected test needs, per page (set at collection; a page
+# whose figure, trace or claims test is selected needs every block).
+NEEDED: dict[str, int] = {}
+
+
+def claims_file(page: str) -> Path | None:
+    """``tests/lectures/test_lecNN_*.py`` of a chapter, when it defines ``claims``."""
+    name = Path(page).name
+    if not page.startswith("docs/lectures/") or not name[:2].isdigit():
+        return None
+    for path in sorted((ROOT / "tests" / "lectures").glob(f"test_lec{name[:2]}_*.py")):
+        if "def claims(" in path.read_text(encoding="utf-8"):
+            return path
+    return None
+
+
+def runnable_blocks(page: str) -> list[blocks.Block]:
+    return [b for b in pages()[page][1] if not skip_reason(b)]
 
 
 def page_run(page: str, tmp_root: Path) -> PageRun:
+    """The page's run, started on first use (up to the last block a selected test needs)."""
     if page not in RUNS:
         workdir = tmp_root / page.replace("/", "_").removesuffix(".md")
-        workdir.mkdir(parents=True, exist_ok=True)
-        RUNS[page] = PageRun(blocks.PageSession(workdir, blocks.shell_env()))
+        runnable = runnable_blocks(page)
+        last = runnable[-1].index if runnable else -1
+        upto = NEEDED.get(page, last)
+        chosen = [b for b in runnable if b.index <= upto]
+        claims = claims_file(page) if upto >= last else None
+        process = runner.PageProcess(chosen, workdir, blocks.shell_env(), claims=claims,
+                                     all_output_shown=page.startswith("docs/lectures/"))
+        RUNS[page] = PageRun(process, workdir)
     return RUNS[page]
 
 
 def run_block(block: blocks.Block, tmp_root: Path) -> None:
-    """Run ``block`` in its page's session, after any earlier block not yet run."""
-    run = page_run(block.page, tmp_root)
-    _, page_blocks = pages()[block.page]
-    for earlier in page_blocks[: block.index + 1]:
-        if earlier.index in run.done or skip_reason(earlier):
-            continue
-        if run.first_failure is not None:
-            failed = page_blocks[run.first_failure]
-            run.done[earlier.index] = "failed"
-            raise blocks.BlockFailure(
-                f"{earlier.location}: not run, because an earlier block of the page failed "
-                f"({failed.location}); a reader's session would be broken from there on"
-            )
-        try:
-            run.session.run(earlier)
-        except blocks.BlockFailure:
-            run.done[earlier.index] = "failed"
-            run.first_failure = earlier.index
-            raise
-        finally:
-            import matplotlib.pyplot as plt
+    """Wait for ``block``'s result from its page's process; fail with its message.
 
-            plt.close("all")
-        run.done[earlier.index] = "passed"
+    Raises:
+        blocks.BlockFailure: the block failed, or an earlier block of the page did.
+    """
+    run = page_run(block.page, tmp_root)
+    page_blocks = pages()[block.page][1]
+    result = run.process.wait_for(block.index)
+    for earlier in runnable_blocks(block.page):
+        got = run.process.results.get(earlier.index)
+        if got is not None and earlier.index not in run.done:
+            run.done[earlier.index] = got["status"]
+            if got["status"] == "failed" and run.first_failure is None:
+                run.first_failure = earlier.index
+        if earlier.index >= block.index:
+            break
+    if result is None:
+        run.done[block.index] = "failed"
+        failed = page_blocks[run.first_failure] if run.first_failure is not None else None
+        raise blocks.BlockFailure(
+            f"{block.location}: not run, because an earlier block of the page failed "
+            f"({failed.location if failed else 'unknown'}); a reader's session would be broken from there on"
+        )
+    if result["status"] == "failed":
+        raise blocks.BlockFailure(result["message"])
+
+
+def run_page(page: str, tmp_root: Path) -> PageRun:
+    """Run the whole page (every block must pass); return its run."""
+    runnable = runnable_blocks(page)
+    if runnable:
+        run_block(runnable[-1], tmp_root)
+        page_run(page, tmp_root).process.wait_for(None)
+    return page_run(page, tmp_root)
+
+
+def check_claims(page: str, tmp_root: Path) -> None:
+    """Fail with the claims' traceback when ``claims(ns, out, workdir)`` failed in the page's process."""
+    run = run_page(page, tmp_root)
+    result = run.process.claims_result
+    assert claims_file(page) is not None, f"{page}: no tests/lectures file defines claims()"
+    assert result is not None, f"{page}: its claims did not run"
+    assert result["claims"] == "passed", (
+        f"{page}: a claim about what the page computes fails:\n{result['message']}"
+    )
 
 
 def page_records() -> dict[str, stamps.PageRecord]:

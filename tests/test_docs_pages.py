@@ -24,11 +24,6 @@ BLOCKS = [
 ]
 
 
-@pytest.fixture(scope="session")
-def sessions_root(tmp_path_factory):
-    return tmp_path_factory.mktemp("pages")
-
-
 @pytest.mark.parametrize("block", BLOCKS)
 def test_block(block, sessions_root):
     docs_support.run_block(block, sessions_root)
@@ -57,12 +52,10 @@ LECTURES = [p for p in PAGES if p.startswith("docs/lectures/")]
 @pytest.mark.parametrize("page", [pytest.param(p, marks=pytest.mark.xdist_group(p)) for p in LECTURES])
 def test_page_figures_come_from_its_code(page, sessions_root):
     """A chapter shows at least one figure, and each is the file its code writes now."""
-    expanded, page_blocks = PAGES[page]
+    expanded, _ = PAGES[page]
     names = figure_names(expanded.text)
     assert names, f"{page}: a chapter needs at least one picture produced by its code"
-    runnable = [b for b in page_blocks if not docs_support.skip_reason(b)]
-    docs_support.run_block(runnable[-1], sessions_root)  # the whole page has run
-    workdir = docs_support.RUNS[page].session.workdir
+    workdir = docs_support.run_page(page, sessions_root).workdir  # the whole page has run
     for name in names:
         produced = workdir / name
         committed = docs_support.DOCS / "assets" / "figures" / name
@@ -80,28 +73,6 @@ def test_page_figures_come_from_its_code(page, sessions_root):
         )
 
 
-@pytest.mark.parametrize("page", LECTURES)
-def test_chapter_pasted_into_a_fresh_interpreter(page, tmp_path):
-    """The chapter's Python blocks, in order, in a new process: stdout is exactly what the
-    page shows under its blocks (nothing printed is hidden, nothing shown is invented)."""
-    import subprocess
-    import sys
-
-    _, page_blocks = PAGES[page]
-    python = [b for b in page_blocks if b.language == "python" and not docs_support.skip_reason(b)]
-    script = "\n".join(b.code for b in python)
-    shown = "".join(b.expected_output or "" for b in python)
-    proc = subprocess.run(
-        [sys.executable, "-"], input=script, cwd=tmp_path, capture_output=True, text=True,
-        env=docs_support.blocks.shell_env(), timeout=600,
-    )
-    assert proc.returncode == 0, f"{page} fails in a fresh interpreter:\n{proc.stderr[-3000:]}"
-    assert proc.stdout == shown, (
-        f"{page}: what a fresh interpreter prints differs from the outputs on the page "
-        "(a block prints something the page does not show, or the reverse)"
-    )
-
-
 TRACED = [p for p in PAGES if trace_names(PAGES[p][0].text)]
 
 
@@ -113,10 +84,8 @@ def test_page_traces_come_from_its_code(page, sessions_root):
     """
     import json
 
-    expanded, page_blocks = PAGES[page]
-    runnable = [b for b in page_blocks if not docs_support.skip_reason(b)]
-    docs_support.run_block(runnable[-1], sessions_root)
-    workdir = docs_support.RUNS[page].session.workdir
+    expanded, _ = PAGES[page]
+    workdir = docs_support.run_page(page, sessions_root).workdir
     for name in trace_names(expanded.text):
         committed = docs_support.DOCS / "assets" / "traces" / name
         data = json.loads(committed.read_text(encoding="utf-8"))
@@ -132,3 +101,33 @@ def test_page_traces_come_from_its_code(page, sessions_root):
             f"(only committed: {sorted(names - now)[:5]}, only now: {sorted(now - names)[:5]}); "
             f"run `python -m tutorials._book.update_outputs {page}`"
         )
+
+
+@pytest.mark.parametrize("page", LECTURES)
+def test_chapter_script_is_all_on_the_page(page):
+    """Every line of code in ``tutorials/lectures/lecNN_*.py`` is in a section the page
+    includes, so running the page (once, in a fresh interpreter) tests the whole script."""
+    import ast
+
+    text = (docs_support.ROOT / page).read_text(encoding="utf-8")
+    scripts = sorted(set(re.findall(r"src/tutorials/lectures/(lec\d\d_\w+)\.py", text)))
+    assert scripts, f"{page} includes no code from src/tutorials/lectures/"
+    for name in scripts:
+        path = docs_support.ROOT / "src" / "tutorials" / "lectures" / f"{name}.py"
+        source = path.read_text(encoding="utf-8")
+        lines = source.splitlines()
+        sections = set(re.findall(r"--8<-- \[start:(\w+)\]", source))
+        shown = set(re.findall(rf"src/tutorials/lectures/{name}\.py:(\w+)", text))
+        assert not sections - shown, f"{page} does not show sections {sorted(sections - shown)} of {name}"
+        inside, outside = False, []
+        docstring = ast.get_docstring(ast.parse(source), clean=False) is not None
+        body = ast.parse(source).body
+        doc_end = body[0].end_lineno if docstring else 0
+        for lineno, line in enumerate(lines, 1):
+            if "--8<-- [start:" in line:
+                inside = True
+            elif "--8<-- [end:" in line:
+                inside = False
+            elif not inside and lineno > doc_end and line.strip() and not line.lstrip().startswith("#"):
+                outside.append(f"{path.name}:{lineno}: {line.strip()}")
+        assert not outside, f"code outside any section is never shown or run by the page: {outside[:5]}"

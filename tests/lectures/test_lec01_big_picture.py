@@ -1,11 +1,17 @@
-"""The chapter's script runs on its own, top to bottom, and computes what the page says."""
+"""Claims about what the chapter computes, checked in the page's own session.
 
-import runpy
+The page runs once, in a fresh interpreter (tests/test_docs_pages.py); after its last
+block, ``claims`` receives that session's globals, everything the page printed, and
+its working directory.
+"""
+
+import pytest
+
+PAGE = "docs/lectures/01-big-picture.md"
+pytestmark = pytest.mark.xdist_group(PAGE)
 
 
-def test_script_runs_and_its_claims_hold(tmp_path, monkeypatch, capsys):
-    monkeypatch.chdir(tmp_path)
-    ns = runpy.run_module("tutorials.lectures.lec01_big_picture", run_name="__main__")
+def claims(ns, out, workdir):
     assert ns["report"].ok, ns["report"].format()
     # define-by-run: the graph's size follows the data, one graph per call
     assert min(ns["nodes"]) == 2 and max(ns["nodes"]) > 10
@@ -19,8 +25,13 @@ def test_script_runs_and_its_claims_hold(tmp_path, monkeypatch, capsys):
     assert type(ns["y"].grad_fn).__name__ == "MulBackward0"
     assert "aten.addmm.default" in ns["fwd"].ops
     assert "aten.gelu_backward.default" in ns["bwd"].ops
-    assert {p.name for p in tmp_path.glob("*.png")} == {"lec01-graph-per-input.png",
+    assert {p.name for p in workdir.glob("*.png")} == {"lec01-graph-per-input.png",
                                                        "lec01-layers.png"}
-    out = capsys.readouterr().out
     assert "problems: []" in out
     assert "GuardOnDataDependentSymNode" in out
+
+
+def test_claims(sessions_root):
+    import docs_support  # not at the top: claims() also runs in the page's process
+
+    docs_support.check_claims(PAGE, sessions_root)

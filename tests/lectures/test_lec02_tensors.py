@@ -1,21 +1,31 @@
-"""The chapter's script runs on its own, top to bottom, and computes what the page says."""
+"""Claims about what the chapter computes, checked in the page's own session.
 
-import runpy
+The page runs once, in a fresh interpreter (tests/test_docs_pages.py); after its last
+block, ``claims`` receives that session's globals, everything the page printed, and
+its working directory.
+"""
 
+import pytest
 import torch
 
+PAGE = "docs/lectures/02-tensors.md"
+pytestmark = pytest.mark.xdist_group(PAGE)
 
-def test_script_runs_and_its_claims_hold(tmp_path, monkeypatch, capsys):
-    monkeypatch.chdir(tmp_path)
-    ns = runpy.run_module("tutorials.lectures.lec02_tensors", run_name="__main__")
+
+def claims(ns, out, workdir):
     assert ns["t"].stride() == (1, 4) and not ns["t"].is_contiguous()
     assert ns["windows"].stride() == (2, 1)
     assert ns["nhwc"].stride() == (60, 1, 15, 3)
     assert ns["out"].is_contiguous(memory_format=torch.channels_last)
     assert ns["right"].tolist() == [1.0, 3.0, 0.0, 1.0]
     assert ns["t_sparse"].median_us > 4 * ns["t_dense"].median_us
-    assert {p.name for p in tmp_path.glob("*.png")} == {"lec02-strides.png",
+    assert {p.name for p in workdir.glob("*.png")} == {"lec02-strides.png",
                                                        "lec02-channels-last.png"}
-    out = capsys.readouterr().out
     assert "strided read at least 4x slower: True" in out
     assert "refers to a single memory location" in out
+
+
+def test_claims(sessions_root):
+    import docs_support  # not at the top: claims() also runs in the page's process
+
+    docs_support.check_claims(PAGE, sessions_root)

@@ -1,17 +1,22 @@
-"""The chapter's script runs on its own, top to bottom, and computes what the page says."""
+"""Claims about what the chapter computes, checked in the page's own session.
 
-import runpy
+The page runs once, in a fresh interpreter (tests/test_docs_pages.py); after its last
+block, ``claims`` receives that session's globals, everything the page printed, and
+its working directory.
+"""
 
+import pytest
 import torch
 
+PAGE = "docs/lectures/05-nn-module.md"
+pytestmark = pytest.mark.xdist_group(PAGE)
 
-def test_script_runs_and_its_claims_hold(tmp_path, monkeypatch, capsys):
-    monkeypatch.chdir(tmp_path)
-    ns = runpy.run_module("tutorials.lectures.lec05_nn_module", run_name="__main__")
+
+def claims(ns, out, workdir):
     assert ns["mini_names"] == ns["real_names"] == ["0.weight", "0.bias", "2.weight", "2.bias"]
-    assert {p.name for p in tmp_path.glob("*.png")} == {"lec05-init-activations.png",
+    assert {p.name for p in workdir.glob("*.png")} == {"lec05-init-activations.png",
                                                        "lec05-init-gradients.png"}
-    assert not list(tmp_path.glob("*.pt")), "checkpoints go to a temporary directory"
+    assert not list(workdir.glob("*.pt")), "checkpoints go to a temporary directory"
     stds = ns["stds"]
     # the study's conclusions, as the page states them
     for init in ("kaiming", "orthogonal"):
@@ -19,8 +24,13 @@ def test_script_runs_and_its_claims_hold(tmp_path, monkeypatch, capsys):
     assert stds["relu", "xavier"][-1] < 1e-2 < stds["tanh", "xavier"][-1]
     assert stds["relu", "default"][-1] < 0.1 * stds["relu", "default"][0]
     assert ns["count"](ns["PlainList"]()) == 0 and ns["count"](ns["Registered"]()) == 60
-    out = capsys.readouterr().out
     assert "resnet18: 11,689,512 vs 11,689,512 parameters" in out
     assert "resnet50: 25,557,032 vs 25,557,032 parameters" in out
     assert "max |diff| 0.0e+00" in out
     assert isinstance(ns["restored"], torch.nn.Sequential)
+
+
+def test_claims(sessions_root):
+    import docs_support  # not at the top: claims() also runs in the page's process
+
+    docs_support.check_claims(PAGE, sessions_root)

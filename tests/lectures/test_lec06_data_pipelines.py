@@ -1,13 +1,18 @@
-"""The chapter's script runs on its own, top to bottom, and computes what the page says."""
+"""Claims about what the chapter computes, checked in the page's own session.
 
-import runpy
+The page runs once, in a fresh interpreter (tests/test_docs_pages.py); after its last
+block, ``claims`` receives that session's globals, everything the page printed, and
+its working directory.
+"""
 
+import pytest
 import torch
 
+PAGE = "docs/lectures/06-data-pipelines.md"
+pytestmark = pytest.mark.xdist_group(PAGE)
 
-def test_script_runs_and_its_claims_hold(tmp_path, monkeypatch, capsys):
-    monkeypatch.chdir(tmp_path)
-    ns = runpy.run_module("tutorials.lectures.lec06_data_pipelines", run_name="__main__")
+
+def claims(ns, out, workdir):
     # samplers and collate
     assert ns["drawn"].bincount().tolist() == [500, 500], "weighted sampler balances classes"
     assert ns["padded"].shape == (3, 5) and ns["lengths"].tolist() == [3, 2, 5]
@@ -19,8 +24,7 @@ def test_script_runs_and_its_claims_hold(tmp_path, monkeypatch, capsys):
     # the image folder: 200 images, five format/mode kinds, one corrupt file
     assert sum(ns["kinds"].values()) == 200 and len(ns["kinds"]) == 5
     assert len(ns["train_set"]) + len(ns["val_set"]) == 200
-    assert {p.name for p in tmp_path.glob("*.png")} == {"lec06-augmentations.png"}
-    out = capsys.readouterr().out
+    assert {p.name for p in workdir.glob("*.png")} == {"lec06-augmentations.png"}
     assert "cannot decode image file 'digit-images/0/corrupt.png'" in out
     assert "stack expects each tensor to be equal size" in out
     assert "same stream twice: True" in out
@@ -28,3 +32,9 @@ def test_script_runs_and_its_claims_hold(tmp_path, monkeypatch, capsys):
     assert x.shape == (3, 32, 32) and x.dtype == torch.float32
     assert ns["pixels"].shape == (200, 3, 32, 32), "statistics over the readable images"
     assert ns["mean"].shape == ns["std"].shape == (3,)
+
+
+def test_claims(sessions_root):
+    import docs_support  # not at the top: claims() also runs in the page's process
+
+    docs_support.check_claims(PAGE, sessions_root)

@@ -11,7 +11,8 @@ like plain ``python`` fences.
 A page runs as one Python session, like a reader who pastes its blocks in order
 into a fresh interpreter: one namespace with ``__name__ == "__main__"``, its own
 working directory, standard output captured and compared with the output block
-shown under the code.
+shown under the code. :mod:`tutorials._book.runner` runs that session in a new
+process (the tests and the author tool use it).
 """
 
 from __future__ import annotations
@@ -282,19 +283,60 @@ def reset_to_fresh_process_state() -> None:
     torch.use_deterministic_algorithms(False)
 
 
+class _Captured:
+    text = ""
+
+
+@contextlib.contextmanager
+def _captured_fd1():
+    """Everything written to file descriptor 1 (Python, C code, child processes)."""
+    import tempfile
+
+    captured = _Captured()
+    sys.stdout.flush()
+    with tempfile.TemporaryFile() as tmp:
+        saved = os.dup(1)
+        os.dup2(tmp.fileno(), 1)
+        try:
+            yield captured
+        finally:
+            sys.stdout.flush()
+            os.dup2(saved, 1)
+            os.close(saved)
+            tmp.seek(0)
+            captured.text = tmp.read().decode("utf-8", errors="replace")
+
+
 class PageSession:
     """Runs the blocks of one page in order in one namespace, as a reader would.
 
     Args:
         workdir: the session's working directory (files the blocks write land here).
         env: environment for shell blocks.
+        namespace: the globals the Python blocks run in (default: a new dict with
+            ``__name__ == "__main__"``; :mod:`tutorials._book.runner` passes the real
+            ``__main__`` module's, as in an interactive interpreter).
+        capture_fd: capture file descriptor 1 instead of ``sys.stdout``, so output
+            written by C code and by child processes is captured as a terminal
+            would show it (used in the runner's own process, never under pytest).
+        silent_without_output: a Python block with no output block under it must
+            print nothing (the page would hide what it printed).
+        fresh_process: the session runs in a new interpreter (the runner's), so
+            global torch state needs no reset (and torch is not imported for a page
+            that does not use it).
     """
 
-    def __init__(self, workdir: Path, env: dict[str, str] | None = None) -> None:
+    def __init__(self, workdir: Path, env: dict[str, str] | None = None,
+                 namespace: dict[str, object] | None = None, capture_fd: bool = False,
+                 silent_without_output: bool = False, fresh_process: bool = False) -> None:
         self.workdir = workdir
         self.env = env
-        self.namespace: dict[str, object] = {"__name__": "__main__", "__builtins__": builtins}
-        self._started = False
+        if namespace is None:
+            namespace = {"__name__": "__main__", "__builtins__": builtins}
+        self.namespace = namespace
+        self.capture_fd = capture_fd
+        self.silent_without_output = silent_without_output
+        self._started = fresh_process
 
     def _filename(self, block: Block) -> str:
         return f"<{block.page} block {block.index}>"
@@ -332,6 +374,13 @@ class PageSession:
                 f"--- shown on the page\n{block.expected_output}"
                 f"--- printed by the code\n{output}"
             )
+        if (self.silent_without_output and block.language == "python"
+                and block.expected_output is None and output):
+            raise BlockFailure(
+                f"{block.location}: the block prints output the page does not show; add an "
+                "expected-output block under it (fill it with tutorials._book.update_outputs).\n"
+                f"--- printed by the code\n{output}"
+            )
         return output
 
     def _run_python(self, block: Block) -> str:
@@ -347,13 +396,17 @@ class PageSession:
             # dont_inherit: this module's `from __future__ import annotations` must not
             # leak into page code (it would hide unimported names in annotations).
             code = compile(block.code, fake, "exec", dont_inherit=True)
-            with contextlib.redirect_stdout(stdout):
-                exec(code, self.namespace)
+            if self.capture_fd:
+                with _captured_fd1() as captured:
+                    exec(code, self.namespace)
+            else:
+                with contextlib.redirect_stdout(stdout):
+                    exec(code, self.namespace)
         except Exception as exc:
             raise BlockFailure(self._describe(block, exc)) from exc
         finally:
             os.chdir(old_cwd)
-        return stdout.getvalue()
+        return captured.text if self.capture_fd else stdout.getvalue()
 
     def _run_shell(self, block: Block) -> str:
         shell = "/bin/bash" if block.language == "bash" else "/bin/sh"

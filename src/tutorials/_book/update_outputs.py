@@ -5,11 +5,11 @@ Usage::
     python -m tutorials._book.update_outputs docs/lectures/03-autograd.md
 
 Every ``<!-- pytest-codeblocks:expected-output -->`` fence of the page is replaced
-by the output of the block above it, produced by running the page as the tests
-do; every figure the page shows from ``docs/assets/figures/`` and every speedscope
-trace it links from ``docs/assets/traces/`` is replaced by the file of that name its
-code wrote. Review the diff before committing: the test suite
-then holds the page to both.
+by the output of the block above it, produced by running the page as the tests do
+(once, in a new interpreter); every figure the page shows from
+``docs/assets/figures/`` and every speedscope trace it links from
+``docs/assets/traces/`` is replaced by the file of that name its code wrote. Review
+the diff before committing: the test suite then holds the page to both.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ import shutil
 import tempfile
 from pathlib import Path
 
-from tutorials._book import blocks
+from tutorials._book import blocks, runner
 
 MARKER = re.compile(r"^\s*<!--[-\s]*pytest-codeblocks:expected-output(-ignore-whitespace)?[-\s]*-->\s*$")
 
@@ -58,12 +58,15 @@ def update_page(page: Path, root: Path) -> int:
     page_blocks = blocks.page_blocks(expanded)
     outputs: dict[int, str] = {}
     with tempfile.TemporaryDirectory() as tmp:
-        session = blocks.PageSession(Path(tmp), blocks.shell_env())
-        for b in page_blocks:
-            if any("skip" in m for m in b.marks):
-                continue
-            b.expected_output = None  # do not compare: we are collecting
-            outputs[b.location.page_line] = session.run(b)
+        # The page runs as the tests run it: once, in a new interpreter (tutorials._book.runner).
+        runnable = [b for b in page_blocks if not any("skip" in m for m in b.marks)]
+        process = runner.PageProcess(runnable, Path(tmp), blocks.shell_env(), compare=False)
+        process.wait_for(None)
+        for b in runnable:
+            result = process.results.get(b.index)
+            if result is None or result["status"] != "passed":
+                raise blocks.BlockFailure(result["message"] if result else f"{b.location}: not run")
+            outputs[b.location.page_line] = result["output"]
         for name in figure_names(expanded.text):
             produced = Path(tmp) / name
             if not produced.is_file():

@@ -1,0 +1,82 @@
+"""A page runs once, in its own fresh interpreter: what it captures, checks and reports."""
+
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from tutorials._book import blocks
+from tutorials._book.runner import PageProcess
+
+FENCE = "```"
+
+
+def page(tmp_path: Path, text: str) -> list[blocks.Block]:
+    path = tmp_path / "page.md"
+    path.write_text(textwrap.dedent(text))
+    pre = blocks.snippet_preprocessor({"base_path": [str(tmp_path)], "check_paths": True})
+    return blocks.page_blocks(blocks.expand_page(path, tmp_path, pre))
+
+
+def out_block(text: str) -> str:
+    return f"<!-- pytest-codeblocks:expected-output -->\n{FENCE}text\n{text}{FENCE}\n\n"
+
+
+def run(tmp_path, text, claims=None):
+    bs = page(tmp_path, text)
+    proc = PageProcess(bs, tmp_path / "work", blocks.shell_env(), claims=claims)
+    proc.wait_for(None)
+    return bs, proc
+
+
+def test_fresh_interpreter_terminal_output_and_claims(tmp_path):
+    claims = tmp_path / "claims.py"
+    claims.write_text(textwrap.dedent("""\
+        def claims(ns, out, workdir):
+            assert ns["Point"].__module__ == "__main__"
+            assert out == "hello from C\\nfrom a child process\\n2\\n"
+            assert (workdir / "made.txt").read_text() == "x"
+    """))
+    bs, proc = run(tmp_path, (
+        f"{FENCE}python\nimport ctypes, subprocess, sys\n"
+        "sys.stdout.flush()\nctypes.CDLL(None).puts(b'hello from C')\n"
+        "subprocess.run(['echo', 'from a child process'])\n"
+        f"{FENCE}\n\n" + out_block("hello from C\nfrom a child process\n")
+        + f"{FENCE}python\nimport pickle, sys\nclass Point:\n    pass\n"
+        "pickle.dumps(Point())  # found in the real __main__\n"
+        "open('made.txt', 'w').write('x')\nprint(len(sys.modules['__main__'].__dict__) > 3 and 2)\n"
+        f"{FENCE}\n\n" + out_block("2\n")
+    ), claims=claims)
+    assert [proc.results[b.index]["status"] for b in bs] == ["passed", "passed"], proc.results
+    assert proc.claims_result == {"claims": "passed"}
+
+
+def test_unshown_output_fails_and_stops_the_page(tmp_path):
+    bs, proc = run(tmp_path, f"""\
+        {FENCE}python
+        print("the page does not show this")
+        {FENCE}
+
+        {FENCE}python
+        x = 1
+        {FENCE}
+    """)
+    assert proc.results[bs[0].index]["status"] == "failed"
+    assert "prints output the page does not show" in proc.results[bs[0].index]["message"]
+    assert bs[1].index not in proc.results, "a reader's session is broken after a failure"
+    assert proc.claims_result is None
+
+
+def test_a_crashing_process_is_reported_with_its_exit_code(tmp_path):
+    bs = page(tmp_path, f"{FENCE}python\nimport os\nos._exit(7)\n{FENCE}\n")
+    proc = PageProcess(bs, tmp_path / "work", blocks.shell_env())
+    with pytest.raises(blocks.BlockFailure, match="ended with exit code 7 before reporting"):
+        proc.wait_for(bs[0].index)
+
+
+def test_failing_claims_carry_their_traceback(tmp_path):
+    claims = tmp_path / "claims.py"
+    claims.write_text("def claims(ns, out, workdir):\n    assert ns['a'] == 2, 'a should be 2'\n")
+    _, proc = run(tmp_path, f"{FENCE}python\na = 1\n{FENCE}\n", claims=claims)
+    assert proc.claims_result["claims"] == "failed"
+    assert "AssertionError: a should be 2" in proc.claims_result["message"]
