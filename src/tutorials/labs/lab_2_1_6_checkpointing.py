@@ -258,10 +258,11 @@ def run_with_kills(cmd: list[str], kills: int, seed: int, max_steps: int,
     killed_at = []
     for _ in range(kills):
         proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+        last_step = None  # None: no kill was sent (the run finished first)
         if rng.random() < 0.25:
             time.sleep(rng.random() * 3.0)
             proc.send_signal(signal.SIGKILL)
-            killed_at.append(-1)
+            last_step = -1
         else:
             target, seen = rng.randint(1, max(1, max_steps // (2 * kills) + 1)), 0
             for line in proc.stdout:
@@ -270,13 +271,13 @@ def run_with_kills(cmd: list[str], kills: int, seed: int, max_steps: int,
                     if seen >= target:
                         time.sleep(rng.random() * 0.02)  # somewhere inside the next step
                         proc.send_signal(signal.SIGKILL)
-                        killed_at.append(int(line.split()[1]))
+                        last_step = int(line.split()[1])
                         break
         proc.communicate()
         if after_kill is not None:
             after_kill()
-        if proc.returncode == 0:  # it finished before the kill landed
-            killed_at[-1:] = []
+        if last_step is not None and proc.returncode == -signal.SIGKILL:  # the kill landed
+            killed_at.append(last_step)
     subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL)
     return killed_at
 
