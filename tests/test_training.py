@@ -124,3 +124,18 @@ def test_tensorboard_missing_is_a_clear_error(tmp_path, monkeypatch):
         fit(model, DataLoader(data, batch_size=10), DataLoader(data, batch_size=30),
             nn.CrossEntropyLoss(), torch.optim.SGD(model.parameters(), lr=0.1),
             config=TrainConfig(device="cpu", log_dir=str(tmp_path), progress=False))
+
+
+def test_tensorboard_scalars_are_written_per_epoch(tmp_path):
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    data, model = task()
+    hist = fit(model, DataLoader(data, batch_size=10), DataLoader(data, batch_size=30),
+               nn.CrossEntropyLoss(), torch.optim.SGD(model.parameters(), lr=0.1),
+               config=TrainConfig(epochs=3, device="cpu", log_dir=str(tmp_path / "tb"), progress=False))
+    events = EventAccumulator(str(tmp_path / "tb"))
+    events.Reload()
+    assert set(events.Tags()["scalars"]) == {"train_loss", "val_loss", "val_accuracy", "lr", "grad_norm"}
+    logged = events.Scalars("val_loss")
+    assert [e.step for e in logged] == [0, 1, 2]
+    assert [e.value for e in logged] == pytest.approx([h["val_loss"] for h in hist])
