@@ -10,6 +10,8 @@
   order, so adding a chapter, a lab or a reference page needs no edit to mkdocs.yml.
 * The home page's syllabus table is generated from ``tutorials.syllabus``.
 * Each page that the last test run executed gets its "verified" stamp.
+* Measured results committed as JSON are rendered into pages by their markers
+  (``tutorials._book.measured``).
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ from mkdocs.exceptions import PluginError
 from mkdocs.plugins import event_priority
 from mkdocs.structure.files import File
 
-from tutorials._book import blocks, stamps
+from tutorials._book import blocks, measured, stamps
 from tutorials.syllabus import LECTURES
 
 log = logging.getLogger("mkdocs.hooks.course")
@@ -119,6 +121,10 @@ def on_page_markdown(markdown, page, config, files):
         markdown = markdown.replace(REFERENCE_MARKER, _reference_table(Path(config.docs_dir)))
     if not page.file.src_uri.endswith(".md") or page.file.abs_src_path is None:
         return markdown
+    try:
+        markdown = measured.render(markdown, Path(config.docs_dir), page.file.src_uri)
+    except measured.MeasuredError as err:
+        raise PluginError(str(err)) from err
     rec_key = Path(page.file.abs_src_path).resolve().relative_to(ROOT).as_posix()
     record = _state["record"].get(rec_key)
     if record is None:
