@@ -42,7 +42,7 @@ def pytest_collection_modifyitems(session, config, items):
         if "block" in params:
             b = params["block"]
             docs_support.NEEDED[b.page] = max(docs_support.NEEDED.get(b.page, -1), b.index)
-        page = params.get("page") or getattr(item.module, "PAGE", None)
+        page = params.get("page")
         if isinstance(page, str) and page in docs_support.pages():
             runnable = docs_support.runnable_blocks(page)
             docs_support.NEEDED[page] = runnable[-1].index if runnable else -1

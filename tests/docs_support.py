@@ -85,14 +85,12 @@ NEEDED: dict[str, int] = {}
 
 
 def claims_file(page: str) -> Path | None:
-    """``tests/lectures/test_lecNN_*.py`` of a chapter, when it defines ``claims``."""
+    """``tests/lectures/claims_lecNN_*.py`` of a chapter: its ``claims(ns, out, workdir)``."""
     name = Path(page).name
     if not page.startswith("docs/lectures/") or not name[:2].isdigit():
         return None
-    for path in sorted((ROOT / "tests" / "lectures").glob(f"test_lec{name[:2]}_*.py")):
-        if "def claims(" in path.read_text(encoding="utf-8"):
-            return path
-    return None
+    found = sorted((ROOT / "tests" / "lectures").glob(f"claims_lec{name[:2]}_*.py"))
+    return found[0] if found else None
 
 
 def runnable_blocks(page: str) -> list[blocks.Block]:
@@ -155,7 +153,9 @@ def check_claims(page: str, tmp_root: Path) -> None:
     """Fail with the claims' traceback when ``claims(ns, out, workdir)`` failed in the page's process."""
     run = run_page(page, tmp_root)
     result = run.process.claims_result
-    assert claims_file(page) is not None, f"{page}: no tests/lectures file defines claims()"
+    assert claims_file(page) is not None, (
+        f"{page}: a chapter needs tests/lectures/claims_lecNN_<slug>.py defining claims(ns, out, workdir)"
+    )
     assert result is not None, f"{page}: its claims did not run"
     assert result["claims"] == "passed", (
         f"{page}: a claim about what the page computes fails:\n{result['message']}"

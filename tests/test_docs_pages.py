@@ -73,6 +73,13 @@ def test_page_figures_come_from_its_code(page, sessions_root):
         )
 
 
+@pytest.mark.parametrize("page", [pytest.param(p, marks=pytest.mark.xdist_group(p)) for p in LECTURES])
+def test_chapter_claims(page, sessions_root):
+    """What a chapter computes, beyond its printed outputs (``tests/lectures/claims_lecNN_*.py``),
+    checked after its last block in the page's own session."""
+    docs_support.check_claims(page, sessions_root)
+
+
 TRACED = [p for p in PAGES if trace_names(PAGES[p][0].text)]
 
 

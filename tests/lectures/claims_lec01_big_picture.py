@@ -1,14 +1,4 @@
-"""Claims about what the chapter computes, checked in the page's own session.
-
-The page runs once, in a fresh interpreter (tests/test_docs_pages.py); after its last
-block, ``claims`` receives that session's globals, everything the page printed, and
-its working directory.
-"""
-
-import pytest
-
-PAGE = "docs/lectures/01-big-picture.md"
-pytestmark = pytest.mark.xdist_group(PAGE)
+"""What the chapter computes, checked after its last block in the page's own session."""
 
 
 def claims(ns, out, workdir):
@@ -30,8 +20,3 @@ def claims(ns, out, workdir):
     assert "problems: []" in out
     assert "GuardOnDataDependentSymNode" in out
 
-
-def test_claims(sessions_root):
-    import docs_support  # not at the top: claims() also runs in the page's process
-
-    docs_support.check_claims(PAGE, sessions_root)

@@ -1,15 +1,6 @@
-"""Claims about what the chapter computes, checked in the page's own session.
+"""What the chapter computes, checked after its last block in the page's own session."""
 
-The page runs once, in a fresh interpreter (tests/test_docs_pages.py); after its last
-block, ``claims`` receives that session's globals, everything the page printed, and
-its working directory.
-"""
-
-import pytest
 import torch
-
-PAGE = "docs/lectures/06-data-pipelines.md"
-pytestmark = pytest.mark.xdist_group(PAGE)
 
 
 def claims(ns, out, workdir):
@@ -33,8 +24,3 @@ def claims(ns, out, workdir):
     assert ns["pixels"].shape == (200, 3, 32, 32), "statistics over the readable images"
     assert ns["mean"].shape == ns["std"].shape == (3,)
 
-
-def test_claims(sessions_root):
-    import docs_support  # not at the top: claims() also runs in the page's process
-
-    docs_support.check_claims(PAGE, sessions_root)

@@ -1,0 +1,28 @@
+"""What the chapter computes, checked after its last block in the page's own session."""
+
+import torch
+
+
+def claims(ns, out, workdir):
+    assert torch.get_num_threads() == ns["previous_threads"], "the page gives back the thread count"
+    assert not torch.are_deterministic_algorithms_enabled(), "deterministic mode is switched off again"
+    assert ns["same"] is True, "fit trains the same weights as the hand-written loop"
+    ref, res = ns["ref_state"], ns["res_state"]
+    assert all(torch.equal(ref[k], res[k]) for k in ref), "resume is bit-identical"
+    assert [p.name for p, _ in ns["mgr"].skipped] == ["ckpt-00000003.pt"]
+    assert ns["stopper"].bad_epochs > ns["stopper"].patience, "early stopping stopped the run"
+    assert len(ns["val_losses"]) < 50
+    assert len(ns["ax_values"]) == len(ns["rs_values"]) == ns["n_trials"]
+    assert max(ns["ax_values"]) > 0.9 and max(ns["rs_values"]) > 0.9
+    assert {p.name for p in workdir.glob("*.png")} == {
+        "lec12-optimizers.png", "lec12-lr-schedules.png", "lec12-early-stopping.png",
+        "lec12-hpo-best-so-far.png"}
+    assert "same weights as the hand-written loop: True" in out
+    assert "bit-identical weights: True" in out
+    assert "Unsupported global: GLOBAL print" in out
+    assert "this ran while loading!" not in out, "the refused payload never ran"
+    assert "put_ does not have a deterministic implementation" in out
+    assert "Detected call of `lr_scheduler.step()` before `optimizer.step()`" in out
+    assert "fit, 4 x 16 vs 64: max |diff| < 1e-6: True" in out
+    assert out.count("same generator seed, identical batches: True") == 1, "no output repeated by workers"
+
