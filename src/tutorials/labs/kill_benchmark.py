@@ -18,8 +18,11 @@ checkpoint was unreadable.
 from __future__ import annotations
 
 import argparse
+import datetime
 import json
 import math
+import os
+import platform
 import shutil
 import subprocess
 import sys
@@ -129,13 +132,21 @@ def main(argv: list[str] | None = None) -> dict:
         "seconds": round(time.perf_counter() - started, 1),
     }
     totals["ok"] = totals["runs_bit_identical"] == len(rows) and not unreadable
+    summary = (
+        f"{totals['kills']} kills ({totals['kills_inside_a_write']} inside a checkpoint write, "
+        f"{totals['kills_before_first_step']} before the first step) over {len(rows)} runs of "
+        f"{steps} steps; {totals['checkpoint_reads_checked']} checkpoint reads after kills, "
+        f"{len(unreadable)} unreadable; {totals['runs_bit_identical']}/{len(rows)} runs bit-identical; "
+        f"{totals['seconds']:.0f} s"
+    )
     print(format_table(rows))
-    print(f"{totals['kills']} kills ({totals['kills_inside_a_write']} inside a checkpoint write, "
-          f"{totals['kills_before_first_step']} before the first step) over {len(rows)} runs; "
-          f"{totals['checkpoint_reads_checked']} checkpoint reads after kills, "
-          f"{len(unreadable)} unreadable; {totals['runs_bit_identical']}/{len(rows)} runs bit-identical; "
-          f"{totals['seconds']} s")
-    write_results(out, "kill_benchmark", {"options": vars(args), "runs": rows, **totals})
+    print(summary)
+    environment = {"torch": torch.__version__, "python": platform.python_version(),
+                   "machine": f"{platform.system()} {platform.machine()}, {os.cpu_count()} CPUs",
+                   "date": datetime.date.today().isoformat()}
+    options = {k: v for k, v in vars(args).items() if k not in ("out_dir", "keep")}
+    write_results(out, "kill_benchmark", {"options": options, "environment": environment, "runs": rows,
+                                          "totals": totals, "summary": summary})
     return totals
 
 
