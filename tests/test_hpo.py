@@ -2,7 +2,8 @@
 
 import pytest
 
-from tutorials.hpo import DigitsObjective, best_so_far, digits_tensors, random_search
+from tutorials.datasets import digits_split
+from tutorials.hpo import DigitsObjective, best_so_far, random_search
 
 
 @pytest.fixture(scope="module")
@@ -11,7 +12,7 @@ def objective():
 
 
 def test_digits_split():
-    x_tr, y_tr, x_val, y_val = digits_tensors(seed=0)
+    x_tr, y_tr, x_val, y_val = digits_split(seed=0)
     assert x_tr.shape == (1438, 64) and x_val.shape == (359, 64)
     assert 0.0 <= float(x_tr.min()) and float(x_tr.max()) <= 1.0
     assert set(y_val.tolist()) == set(range(10))

@@ -139,3 +139,17 @@ def test_tensorboard_scalars_are_written_per_epoch(tmp_path):
     logged = events.Scalars("val_loss")
     assert [e.step for e in logged] == [0, 1, 2]
     assert [e.value for e in logged] == pytest.approx([h["val_loss"] for h in hist])
+
+
+def test_on_epoch_end_sees_the_stopper_after_this_epoch():
+    """A checkpoint saved from on_epoch_end holds this epoch's early-stopping counters."""
+    data, model = task()
+    stopper = EarlyStopping(patience=1, mode="min", min_delta=1.0)  # nothing improves by 1.0 after epoch 0
+    seen = []
+    hist = fit(model, DataLoader(data, batch_size=10), DataLoader(data, batch_size=30),
+               nn.CrossEntropyLoss(), torch.optim.SGD(model.parameters(), lr=0.1),
+               config=TrainConfig(epochs=10, device="cpu", progress=False), early_stopping=stopper,
+               on_epoch_end=lambda rec: seen.append((rec["epoch"], dict(stopper.state_dict()))))
+    assert [(h["is_best"], h["stop"]) for h in hist] == [(True, False), (False, False), (False, True)]
+    assert [s["epoch"] for _, s in seen] == [0, 1, 2], "stepped before the callback, once per epoch"
+    assert seen[-1][1] == stopper.state_dict() and seen[-1][1]["bad_epochs"] == 2

@@ -6,6 +6,9 @@ small colour dataset: upsampled to ``size``×``size``, repeated to 3 channels an
 standardized with the training split's statistics. That is enough for a CNN built
 for CIFAR-sized inputs to learn something real in seconds on a CPU.
 
+:func:`digits_split` gives the same scans as flat 64-pixel vectors in [0, 1], the
+input of the small MLPs of the training chapters and labs.
+
 :func:`cifar10_images` reads the CIFAR-10 python archive
 (``cifar-10-batches-py``) through ``torchvision.datasets.CIFAR10(download=False)``
 for readers who have it on disk.
@@ -17,6 +20,9 @@ Examples:
     >>> x, y = train[0]
     >>> tuple(x.shape), y.dtype
     ((3, 16, 16), torch.int64)
+    >>> x_train, y_train, x_val, y_val = digits_split(seed=0)
+    >>> tuple(x_train.shape), tuple(x_val.shape), float(x_train.max())
+    ((1438, 64), (359, 64), 1.0)
 """
 
 from __future__ import annotations
@@ -27,7 +33,7 @@ import torch
 import torch.nn.functional as F
 from torch.utils.data import TensorDataset
 
-__all__ = ["cifar10_images", "digits_images"]
+__all__ = ["cifar10_images", "digits_images", "digits_split"]
 
 
 def _standardize(train: torch.Tensor, test: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -73,6 +79,28 @@ def digits_images(size: int = 32, channels: int = 3, test_fraction: float = 0.2,
     train_x, test_x = _standardize(images[train_idx], images[test_idx])
     return (TensorDataset(train_x, labels[train_idx]),
             TensorDataset(test_x, labels[test_idx]))
+
+
+def digits_split(seed: int = 0) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+    """The digits as flat vectors: ``(x_train, y_train, x_val, y_val)``, an 80/20 split.
+
+    Pixels are float32 in [0, 1] (the scans hold 0–16), 64 per image; labels are
+    int64 in 0–9. One fifth of the 1,797 images (359) is held out for validation,
+    chosen by a permutation from a generator seeded with ``seed``, so the split
+    does not depend on (or change) the global random state.
+
+    Args:
+        seed: seed of the split's permutation.
+    """
+    from sklearn.datasets import load_digits
+
+    d = load_digits()
+    x = torch.tensor(d.data, dtype=torch.float32) / 16.0  # (1797, 64)
+    y = torch.tensor(d.target, dtype=torch.long)
+    perm = torch.randperm(len(x), generator=torch.Generator().manual_seed(seed))
+    n_val = len(x) // 5
+    val, train = perm[:n_val], perm[n_val:]
+    return x[train], y[train], x[val], y[val]
 
 
 def cifar10_images(root: str | Path, limit: int | None = None

@@ -29,28 +29,13 @@ from collections.abc import Callable, Mapping
 
 import torch
 import torch.nn.functional as F
-from torch import Tensor, nn
+from torch import nn
 
-__all__ = ["DigitsObjective", "best_so_far", "digits_tensors", "random_search"]
+from tutorials.datasets import digits_split
+
+__all__ = ["DigitsObjective", "best_so_far", "random_search"]
 
 Params = Mapping[str, float]
-
-
-def digits_tensors(seed: int = 0) -> tuple[Tensor, Tensor, Tensor, Tensor]:
-    """The digits as ``(x_train, y_train, x_val, y_val)``: pixels in [0, 1], an 80/20 split.
-
-    Args:
-        seed: seed of the split's permutation.
-    """
-    from sklearn.datasets import load_digits
-
-    d = load_digits()
-    x = torch.tensor(d.data, dtype=torch.float32) / 16.0  # (1797, 64), pixels 0..16
-    y = torch.tensor(d.target, dtype=torch.long)
-    perm = torch.randperm(len(x), generator=torch.Generator().manual_seed(seed))
-    n_val = len(x) // 5
-    val, train = perm[:n_val], perm[n_val:]
-    return x[train], y[train], x[val], y[val]
 
 
 class DigitsObjective:
@@ -76,7 +61,7 @@ class DigitsObjective:
             raise ValueError(
                 f"epochs, batch_size and hidden must be >= 1, got {epochs}, {batch_size}, {hidden}")
         self.epochs, self.batch_size, self.seed = epochs, batch_size, seed
-        self.x_train, self.y_train, self.x_val, self.y_val = digits_tensors(seed)
+        self.x_train, self.y_train, self.x_val, self.y_val = digits_split(seed)
         torch.manual_seed(seed)
         self.hidden = hidden
         self.init_state = {k: v.clone() for k, v in self.make_model().state_dict().items()}

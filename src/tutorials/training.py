@@ -257,11 +257,14 @@ def fit(
         early_stopping: optional object with ``step(value) -> bool`` (for example
             :class:`tutorials.early_stopping.EarlyStopping` in ``"min"`` mode), fed
             the validation loss.
-        on_epoch_end: called with each epoch's record (e.g. to save a checkpoint).
+        on_epoch_end: called with each epoch's record (e.g. to save a checkpoint),
+            after ``early_stopping`` was stepped for that epoch.
 
     Returns:
         One dict per epoch: epoch, train_loss, val_loss, val_accuracy, lr (at the
-        epoch's end), grad_norm (mean per step, before clipping) and lrs (per step).
+        epoch's end), grad_norm (mean per step, before clipping) and lrs (per step);
+        with ``early_stopping``, also is_best (this epoch improved on the best so
+        far; ``None`` if the stopper has no ``improved`` method) and stop.
 
     Raises:
         RuntimeError: a loss became NaN or infinite (the epoch is named). Checked
@@ -307,13 +310,19 @@ def fit(
             record = {"epoch": epoch, "train_loss": train["loss"], "val_loss": val["loss"],
                       "val_accuracy": val["accuracy"], "lr": optimizer.param_groups[0]["lr"],
                       "grad_norm": train["grad_norm"], "lrs": train["lrs"]}
+            if early_stopping is not None:
+                # stepped before on_epoch_end, so a checkpoint saved there holds this
+                # epoch's counters, and knows whether this epoch is the best so far
+                improved = getattr(early_stopping, "improved", None)
+                record["is_best"] = bool(improved(val["loss"])) if improved else None
+                record["stop"] = bool(early_stopping.step(val["loss"]))
             history.append(record)
             if writer is not None:
                 for key in ("train_loss", "val_loss", "val_accuracy", "lr", "grad_norm"):
                     writer.add_scalar(key, record[key], epoch)
             if on_epoch_end is not None:
                 on_epoch_end(record)
-            if early_stopping is not None and early_stopping.step(val["loss"]):
+            if record.get("stop"):
                 break
     finally:
         if writer is not None:

@@ -50,6 +50,7 @@ from tutorials.checkpoint import (
     restore_rng_state,
     unwrap_model,
 )
+from tutorials.datasets import digits_split
 from tutorials.early_stopping import EarlyStopping
 from tutorials.labs._cli import script_argv
 from tutorials.reporting import format_table
@@ -67,19 +68,6 @@ SUMMARY = "summary.json"
 # the batches already done.
 
 # %%
-def load_digits_split(seed: int = 0) -> tuple[torch.Tensor, ...]:
-    """Digits as float tensors in [0, 1]: (x_train, y_train, x_val, y_val), 80/20 split."""
-    from sklearn.datasets import load_digits
-
-    d = load_digits()
-    x = torch.tensor(d.data, dtype=torch.float32) / 16.0  # (1797, 64)
-    y = torch.tensor(d.target, dtype=torch.long)
-    perm = torch.randperm(len(x), generator=torch.Generator().manual_seed(seed))
-    n_val = len(x) // 5
-    val, train = perm[:n_val], perm[n_val:]
-    return x[train], y[train], x[val], y[val]
-
-
 def make_model(hidden: int = 128) -> nn.Module:
     """A small MLP; dropout makes the run depend on the RNG state, as real runs do."""
     return nn.Sequential(
@@ -141,7 +129,7 @@ def _train(args: argparse.Namespace) -> dict:
     torch.use_deterministic_algorithms(True, warn_only=True)
     out = Path(args.out_dir)
     mgr = CheckpointManager(out / "checkpoints", keep_last=args.keep_last)
-    x_tr, y_tr, x_val, y_val = load_digits_split(args.seed)
+    x_tr, y_tr, x_val, y_val = digits_split(args.seed)
     x_tr, y_tr, x_val, y_val = (t.to(device) for t in (x_tr, y_tr, x_val, y_val))
 
     torch.manual_seed(args.seed)

@@ -43,6 +43,7 @@ import torch
 from torch import Tensor, nn
 
 from tutorials.benchmark import time_callable
+from tutorials.datasets import digits_split
 from tutorials.labs._cli import script_argv, write_results
 from tutorials.reporting import format_table
 from tutorials.runtime import DEVICE_CHOICES, device_label, pick_device
@@ -70,15 +71,7 @@ Data = tuple[Tensor, Tensor, Tensor, Tensor]  # x_train, y_train, x_val, y_val
 # %%
 def load_split(seed: int, device: torch.device) -> Data:
     """Digits as float tensors in [0, 1] on ``device``: an 80/20 train/validation split."""
-    from sklearn.datasets import load_digits
-
-    d = load_digits()
-    x = torch.tensor(d.data, dtype=torch.float32) / 16.0  # (1797, 64), pixels 0..16
-    y = torch.tensor(d.target, dtype=torch.long)
-    perm = torch.randperm(len(x), generator=torch.Generator().manual_seed(seed))
-    n_val = len(x) // 5
-    val, train = perm[:n_val], perm[n_val:]
-    return tuple(t.to(device) for t in (x[train], y[train], x[val], y[val]))
+    return tuple(t.to(device) for t in digits_split(seed))
 
 
 class Batches:

@@ -26,11 +26,11 @@ workdir = Path(tempfile.mkdtemp())  # checkpoints and logs of this page
 # --8<-- [end:imports]
 
 # --8<-- [start:data]
-from tutorials.hpo import digits_tensors
+from tutorials.datasets import digits_split
 from tutorials.labs.lab_2_2_training_optimization import make_model
 
 # 1,797 real 8x8 scans of handwritten digits, pixels in [0, 1], split 80/20
-x_train, y_train, x_val, y_val = digits_tensors(seed=0)
+x_train, y_train, x_val, y_val = digits_split(seed=0)
 print(tuple(x_train.shape), tuple(x_val.shape), y_train[:10].tolist())
 train_ds = TensorDataset(x_train, y_train)
 val_loader = DataLoader(TensorDataset(x_val, y_val), batch_size=512)
