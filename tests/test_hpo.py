@@ -61,3 +61,13 @@ def test_random_search_rejects_bad_input(kwargs, message):
 def test_best_so_far():
     assert best_so_far([]) == []
     assert best_so_far([0.3, 0.1, 0.7, 0.5]) == [0.3, 0.3, 0.7, 0.7]
+
+
+def test_objective_leaves_the_global_rng_alone():
+    import torch
+
+    torch.manual_seed(123)
+    expected = torch.rand(3)
+    torch.manual_seed(123)
+    DigitsObjective(epochs=1, seed=7)
+    assert torch.equal(torch.rand(3), expected), "building the objective must not reseed the caller's RNG"

@@ -62,9 +62,10 @@ class DigitsObjective:
                 f"epochs, batch_size and hidden must be >= 1, got {epochs}, {batch_size}, {hidden}")
         self.epochs, self.batch_size, self.seed = epochs, batch_size, seed
         self.x_train, self.y_train, self.x_val, self.y_val = digits_split(seed)
-        torch.manual_seed(seed)
         self.hidden = hidden
-        self.init_state = {k: v.clone() for k, v in self.make_model().state_dict().items()}
+        with torch.random.fork_rng(devices=[]):  # seeded initial weights; the caller's RNG is untouched
+            torch.manual_seed(seed)
+            self.init_state = {k: v.clone() for k, v in self.make_model().state_dict().items()}
         self.calls = 0
 
     def make_model(self) -> nn.Sequential:
