@@ -5,7 +5,9 @@ need a GPU), so they are committed as the JSON the benchmark wrote and rendered
 into the page by the site's hook; nobody types them. Two markers:
 
 * ``<!-- json-table: assets/benchmarks/x.json runs -->`` renders the list of dicts
-  under ``runs`` as a Markdown table (columns from the first row);
+  under ``runs`` as a Markdown table (columns from the first row, or those listed
+  after the key, comma-separated: ``runs run,kills,seconds``); an object under the
+  key is a table of one row;
 * ``<!-- json-text: assets/benchmarks/x.json summary -->`` inserts the string under
   ``summary``.
 
@@ -21,7 +23,7 @@ from pathlib import Path
 
 __all__ = ["MeasuredError", "render"]
 
-MARKER = re.compile(r"<!--\s*json-(table|text):\s*(\S+\.json)\s+(\w+)\s*-->")
+MARKER = re.compile(r"<!--\s*json-(table|text):\s*(\S+\.json)\s+(\w+)(?:\s+([\w,]+))?\s*-->")
 
 
 class MeasuredError(ValueError):
@@ -36,10 +38,15 @@ def _cell(value: object) -> str:
     return str(value).replace("|", "\\|")
 
 
-def _table(rows: object, where: str) -> str:
+def _table(rows: object, where: str, columns: list[str] | None) -> str:
+    if isinstance(rows, dict):
+        rows = [rows]
     if not isinstance(rows, list) or not rows or not all(isinstance(r, dict) for r in rows):
-        raise MeasuredError(f"{where}: expected a non-empty list of objects")
-    columns = list(rows[0])
+        raise MeasuredError(f"{where}: expected an object or a non-empty list of objects")
+    unknown = [c for c in columns or [] if c not in rows[0]]
+    if unknown:
+        raise MeasuredError(f"{where}: no column {unknown} (columns: {sorted(rows[0])})")
+    columns = columns or list(rows[0])
     lines = ["| " + " | ".join(c.replace("_", " ") for c in columns) + " |",
              "|" + "|".join("---" for _ in columns) + "|"]
     lines += ["| " + " | ".join(_cell(r.get(c, "")) for c in columns) + " |" for r in rows]
@@ -54,7 +61,7 @@ def render(markdown: str, docs_dir: Path, page: str) -> str:
     """
 
     def replace(match: re.Match) -> str:
-        kind, rel, key = match.groups()
+        kind, rel, key, columns = match.groups()
         where = f"{page}: {match.group(0)}"
         path = Path(docs_dir) / rel
         if not path.is_file():
@@ -63,7 +70,7 @@ def render(markdown: str, docs_dir: Path, page: str) -> str:
         if key not in data:
             raise MeasuredError(f"{where}: {rel} has no key {key!r} (keys: {sorted(data)})")
         if kind == "table":
-            return _table(data[key], where)
+            return _table(data[key], where, columns.split(",") if columns else None)
         if not isinstance(data[key], str):
             raise MeasuredError(f"{where}: {key!r} is not a string")
         return data[key]
