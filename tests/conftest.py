@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 
 import pytest
@@ -16,15 +17,32 @@ os.environ.setdefault("TORCHINDUCTOR_CACHE_DIR", str(_cache / "inductor"))
 os.environ.setdefault("TORCH_EXTENSIONS_DIR", str(_cache / "torch_extensions"))
 
 import docs_support  # noqa: E402
-from tutorials._book import stamps  # noqa: E402
+from tutorials._book import blocks, stamps  # noqa: E402
 
 _WORKER_RECORDS: dict[str, stamps.PageRecord] = {}
 _FINAL_RECORDS: dict[str, stamps.PageRecord] = {}
 
 
-def pytest_configure(config):
-    # one xdist group per page: its blocks share a session, so they run on one worker
-    config.addinivalue_line("markers", "xdist_group(name): run these tests on one worker")
+# A test about a page has the page in its id: test_block[docs/x.md:12], test_chapter_claims[docs/x.md].
+_PAGE_IN_NODEID = re.compile(r"\[(docs/[^\]]+?\.md)(?::\d+)?\]$")
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_xdist_make_scheduler(config, log):
+    """pytest-xdist: every test of one page runs on one worker, where the page's process runs.
+
+    (``xdist_group`` marks do not group with pytest 9.2 and pytest-xdist 3.8: xdist
+    appends the group to ``item._nodeid``, which pytest 9.2 no longer reads, so each
+    page ran on every worker. This scheduler reads the page from the test id.)
+    """
+    from xdist.scheduler import LoadScopeScheduling
+
+    class PageScheduling(LoadScopeScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            match = _PAGE_IN_NODEID.search(nodeid)
+            return match.group(1) if match else nodeid
+
+    return PageScheduling(config, log)
 
 
 @pytest.fixture(scope="session")
@@ -39,8 +57,8 @@ def pytest_collection_modifyitems(session, config, items):
     for item in items:
         callspec = getattr(item, "callspec", None)
         params = callspec.params if callspec else {}
-        if "block" in params:
-            b = params["block"]
+        b = params.get("block")
+        if isinstance(b, blocks.Block):
             docs_support.NEEDED[b.page] = max(docs_support.NEEDED.get(b.page, -1), b.index)
         page = params.get("page")
         if isinstance(page, str) and page in docs_support.pages():
@@ -48,9 +66,14 @@ def pytest_collection_modifyitems(session, config, items):
             docs_support.NEEDED[page] = runnable[-1].index if runnable else -1
 
 
+_RUN_TWICE: set[str] = set()
+
+
 def pytest_testnodedown(node, error):
     """Controller side (pytest-xdist): collect the records a worker sent."""
     for page, rec in getattr(node, "workeroutput", {}).get("page_records", {}).items():
+        if page in _WORKER_RECORDS:  # the scheduler split a page over workers: it ran twice
+            _RUN_TWICE.add(page)
         _WORKER_RECORDS[page] = stamps.PageRecord(**rec)
 
 
@@ -62,6 +85,8 @@ def pytest_sessionfinish(session, exitstatus):
         return
     records.update(_WORKER_RECORDS)
     _FINAL_RECORDS.update(records)
+    if _RUN_TWICE and exitstatus == 0:
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED  # a scheduling regression: fail loudly
     if records:
         stamps.write_record(stamps.record_path(docs_support.ROOT), records)
 
@@ -71,6 +96,9 @@ def pytest_terminal_summary(terminalreporter):
     if not records:
         return
     tr = terminalreporter
+    if _RUN_TWICE:
+        tr.section("pages run on more than one worker", red=True)
+        tr.write_line(f"each page must run once, on one worker; these ran twice: {sorted(_RUN_TWICE)}")
     tr.section("code blocks of the site")
     total = {"executed": 0, "passed": 0, "skipped": 0}
     for page, rec in sorted(records.items()):

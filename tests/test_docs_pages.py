@@ -16,8 +16,7 @@ BLOCKS = [
     pytest.param(
         b,
         id=b.test_id,
-        marks=[pytest.mark.xdist_group(b.page)]
-        + ([pytest.mark.skip(reason=r)] if (r := docs_support.skip_reason(b)) else []),
+        marks=[pytest.mark.skip(reason=r)] if (r := docs_support.skip_reason(b)) else [],
     )
     for _, page_blocks in PAGES.values()
     for b in page_blocks
@@ -49,7 +48,7 @@ def test_outputs_follow_code_blocks():
 LECTURES = [p for p in PAGES if p.startswith("docs/lectures/")]
 
 
-@pytest.mark.parametrize("page", [pytest.param(p, marks=pytest.mark.xdist_group(p)) for p in LECTURES])
+@pytest.mark.parametrize("page", LECTURES)
 def test_page_figures_come_from_its_code(page, sessions_root):
     """A chapter shows at least one figure, and each is the file its code writes now."""
     expanded, _ = PAGES[page]
@@ -73,7 +72,7 @@ def test_page_figures_come_from_its_code(page, sessions_root):
         )
 
 
-@pytest.mark.parametrize("page", [pytest.param(p, marks=pytest.mark.xdist_group(p)) for p in LECTURES])
+@pytest.mark.parametrize("page", LECTURES)
 def test_chapter_claims(page, sessions_root):
     """What a chapter computes, beyond its printed outputs (``tests/lectures/claims_lecNN_*.py``),
     checked after its last block in the page's own session."""
@@ -83,7 +82,7 @@ def test_chapter_claims(page, sessions_root):
 TRACED = [p for p in PAGES if trace_names(PAGES[p][0].text)]
 
 
-@pytest.mark.parametrize("page", [pytest.param(p, marks=pytest.mark.xdist_group(p)) for p in TRACED])
+@pytest.mark.parametrize("page", TRACED)
 def test_page_traces_come_from_its_code(page, sessions_root):
     """A linked trace is a valid speedscope file holding the events its code records now.
 
