@@ -80,3 +80,13 @@ def test_failing_claims_carry_their_traceback(tmp_path):
     _, proc = run(tmp_path, f"{FENCE}python\na = 1\n{FENCE}\n", claims=claims)
     assert proc.claims_result["claims"] == "failed"
     assert "AssertionError: a should be 2" in proc.claims_result["message"]
+
+
+def test_pages_are_offline(tmp_path):
+    bs, proc = run(tmp_path, (
+        f"{FENCE}python\nimport socket\ntry:\n"
+        "    socket.create_connection(('192.0.2.1', 80), timeout=5)\n"
+        "except Exception as err:\n    print(type(err).__name__)\n"
+        f"{FENCE}\n\n" + out_block("SocketConnectBlockedError\n")
+    ))
+    assert proc.results[bs[0].index]["status"] == "passed", proc.results[bs[0].index].get("message")

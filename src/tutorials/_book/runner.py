@@ -10,6 +10,7 @@ The test suite and the author tool run every page this way, once:
   captured as a terminal would show it, and each block's output is compared with
   the output block shown under it; a Python block with no output block must print
   nothing;
+* the page is offline: its Python code may connect to loopback addresses only;
 * after the last block, an optional *claims* function checks what the page
   computed: ``claims(ns, out, workdir)`` receives the session's globals, everything
   the page printed, and its working directory (see ``tests/lectures``).
@@ -58,10 +59,12 @@ class PageProcess:
         compare: compare outputs with the page (``False`` collects them).
         all_output_shown: a Python block without an output block must print
             nothing (chapters; a setup page may print machine-specific facts).
+        offline: Python code of the page may connect to loopback addresses only.
     """
 
     def __init__(self, page_blocks: Sequence[blocks.Block], workdir: Path, env: dict[str, str],
-                 claims: Path | None = None, compare: bool = True, all_output_shown: bool = True) -> None:
+                 claims: Path | None = None, compare: bool = True, all_output_shown: bool = True,
+                 offline: bool = True) -> None:
         self.workdir = Path(workdir)
         self.workdir.mkdir(parents=True, exist_ok=True)
         self.indices = [b.index for b in page_blocks]
@@ -71,7 +74,7 @@ class PageProcess:
         self._offset = 0
         (self.workdir / RESULTS).write_text("")
         job = {"blocks": list(page_blocks), "claims": str(claims) if claims else None, "compare": compare,
-               "all_output_shown": compare and all_output_shown}
+               "all_output_shown": compare and all_output_shown, "offline": offline}
         (self.workdir / JOB).write_bytes(pickle.dumps(job))
         env = dict(env)
         env["PYTHONIOENCODING"] = "utf-8"
@@ -151,6 +154,12 @@ def _child(job_path: str) -> int:
     job_file = Path(job_path)
     job = pickle.loads(job_file.read_bytes())
     workdir = job_file.parent
+    if job["offline"]:
+        # Pages are hermetic: as under the test suite's pytest-socket, connections go
+        # to loopback only (a block that reaches the network fails, naming the host).
+        from pytest_socket import socket_allow_hosts
+
+        socket_allow_hosts(["127.0.0.1", "localhost", "::1"], allow_unix_socket=True)
     # The globals of a fresh interactive interpreter: a new, empty __main__ module.
     main = types.ModuleType("__main__")
     sys.modules["__main__"] = main
