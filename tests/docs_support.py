@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import datetime
 import sys
-from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
 
@@ -22,16 +21,6 @@ from tutorials.runtime import device_label, pick_device
 
 ROOT = Path(__file__).resolve().parents[1]
 DOCS = ROOT / "docs"
-
-
-@dataclass
-class PageRun:
-    """Progress of one page's run in its own interpreter."""
-
-    process: runner.PageProcess
-    workdir: Path
-    done: dict[int, str] = field(default_factory=dict)  # block index -> "passed" | "failed"
-    first_failure: int | None = None
 
 
 @cache
@@ -78,7 +67,7 @@ def skip_reason(block: blocks.Block) -> str | None:
     return reason
 
 
-RUNS: dict[str, PageRun] = {}
+RUNS: dict[str, runner.PageProcess] = {}  # one process per page, started on first use
 # Highest block index a selected test needs, per page (set at collection; a page
 # whose figure, trace or claims test is selected needs every block).
 NEEDED: dict[str, int] = {}
@@ -97,18 +86,19 @@ def runnable_blocks(page: str) -> list[blocks.Block]:
     return [b for b in pages()[page][1] if not skip_reason(b)]
 
 
-def page_run(page: str, tmp_root: Path) -> PageRun:
-    """The page's run, started on first use (up to the last block a selected test needs)."""
+def page_run(page: str, tmp_root: Path) -> runner.PageProcess:
+    """The page's process, started on first use (up to the last block a selected test needs)."""
     if page not in RUNS:
-        workdir = tmp_root / page.replace("/", "_").removesuffix(".md")
         runnable = runnable_blocks(page)
         last = runnable[-1].index if runnable else -1
         upto = NEEDED.get(page, last)
-        chosen = [b for b in runnable if b.index <= upto]
-        claims = claims_file(page) if upto >= last else None
-        process = runner.PageProcess(chosen, workdir, blocks.shell_env(), claims=claims,
-                                     all_output_shown=page.startswith("docs/lectures/"))
-        RUNS[page] = PageRun(process, workdir)
+        RUNS[page] = runner.PageProcess(
+            [b for b in runnable if b.index <= upto],
+            tmp_root / page.replace("/", "_").removesuffix(".md"),
+            blocks.shell_env(),
+            claims=claims_file(page) if upto >= last else None,
+            all_output_shown=page.startswith("docs/lectures/"),
+        )
     return RUNS[page]
 
 
@@ -118,41 +108,32 @@ def run_block(block: blocks.Block, tmp_root: Path) -> None:
     Raises:
         blocks.BlockFailure: the block failed, or an earlier block of the page did.
     """
-    run = page_run(block.page, tmp_root)
-    page_blocks = pages()[block.page][1]
-    result = run.process.wait_for(block.index)
-    for earlier in runnable_blocks(block.page):
-        got = run.process.results.get(earlier.index)
-        if got is not None and earlier.index not in run.done:
-            run.done[earlier.index] = got["status"]
-            if got["status"] == "failed" and run.first_failure is None:
-                run.first_failure = earlier.index
-        if earlier.index >= block.index:
-            break
+    process = page_run(block.page, tmp_root)
+    result = process.wait_for(block.index)
     if result is None:
-        run.done[block.index] = "failed"
-        failed = page_blocks[run.first_failure] if run.first_failure is not None else None
+        failed = next(b for b in runnable_blocks(block.page)
+                      if process.results.get(b.index, {}).get("status") == "failed")
         raise blocks.BlockFailure(
             f"{block.location}: not run, because an earlier block of the page failed "
-            f"({failed.location if failed else 'unknown'}); a reader's session would be broken from there on"
+            f"({failed.location}); a reader's session would be broken from there on"
         )
     if result["status"] == "failed":
         raise blocks.BlockFailure(result["message"])
 
 
-def run_page(page: str, tmp_root: Path) -> PageRun:
-    """Run the whole page (every block must pass); return its run."""
+def run_page(page: str, tmp_root: Path) -> runner.PageProcess:
+    """Run the whole page (every block must pass); return its process."""
     runnable = runnable_blocks(page)
     if runnable:
         run_block(runnable[-1], tmp_root)
-        page_run(page, tmp_root).process.wait_for(None)
-    return page_run(page, tmp_root)
+    process = page_run(page, tmp_root)
+    process.wait_for(None)
+    return process
 
 
 def check_claims(page: str, tmp_root: Path) -> None:
     """Fail with the claims' traceback when ``claims(ns, out, workdir)`` failed in the page's process."""
-    run = run_page(page, tmp_root)
-    result = run.process.claims_result
+    result = run_page(page, tmp_root).claims_result
     assert claims_file(page) is not None, (
         f"{page}: a chapter needs tests/lectures/claims_lecNN_<slug>.py defining claims(ns, out, workdir)"
     )
@@ -163,18 +144,22 @@ def check_claims(page: str, tmp_root: Path) -> None:
 
 
 def page_records() -> dict[str, stamps.PageRecord]:
-    """Records of the pages whose every non-skipped block ran in this session."""
+    """Records of the pages whose every non-skipped block was sent to their process."""
     today = datetime.date.today().isoformat()
     out = {}
-    for page, run in RUNS.items():
+    for page, process in RUNS.items():
         expanded, page_blocks = pages()[page]
         skipped = [b for b in page_blocks if skip_reason(b)]
         runnable = [b for b in page_blocks if not skip_reason(b)]
-        if not all(b.index in run.done for b in runnable):
+        if process.indices != [b.index for b in runnable]:
             continue  # only part of the page was selected: no record
+        try:
+            process.wait_for(None)
+        except blocks.BlockFailure:
+            pass  # the process died: the blocks without a result count as failed
         out[page] = stamps.PageRecord(
             executed=len(runnable),
-            passed=sum(run.done[b.index] == "passed" for b in runnable),
+            passed=sum(process.results.get(b.index, {}).get("status") == "passed" for b in runnable),
             skipped=len(skipped),
             skip_reasons=[skip_reason(b) for b in skipped],
             torch=torch.__version__.split("+")[0],

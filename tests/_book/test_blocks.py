@@ -123,18 +123,6 @@ def test_update_outputs_fills_output_blocks(repo):
     assert f"{FENCE}text\n12.566\n{FENCE}" in page.read_text()
 
 
-def test_each_page_starts_unseeded_like_a_new_interpreter(repo):
-    torch = pytest.importorskip("torch")
-    seeds = []
-    for _ in range(2):
-        torch.manual_seed(0)  # what an earlier test might have done
-        session = blocks.PageSession(repo)
-        e = expand(repo, f"{FENCE}python\nimport torch\nseed = torch.initial_seed()\n{FENCE}\n")
-        session.run(blocks.page_blocks(e)[0])
-        seeds.append(session.namespace["seed"])
-    assert 0 not in seeds and seeds[0] != seeds[1]
-
-
 def test_page_code_does_not_inherit_future_annotations(repo):
     e = expand(repo, f"{FENCE}python\ndef f(x: Undefined) -> None:\n    pass\n{FENCE}\n")
     with pytest.raises(blocks.BlockFailure, match="name 'Undefined' is not defined"):

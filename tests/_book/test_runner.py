@@ -90,3 +90,16 @@ def test_pages_are_offline(tmp_path):
         f"{FENCE}\n\n" + out_block("SocketConnectBlockedError\n")
     ))
     assert proc.results[bs[0].index]["status"] == "passed", proc.results[bs[0].index].get("message")
+
+
+def test_each_page_starts_unseeded_like_a_new_interpreter(tmp_path):
+    import torch
+
+    torch.manual_seed(0)  # what an earlier test in this process might have done
+    bs = page(tmp_path, f"{FENCE}python\nimport torch\nprint(torch.initial_seed())\n{FENCE}\n")
+    seeds = []
+    for run_no in range(2):
+        proc = PageProcess(bs, tmp_path / f"work{run_no}", blocks.shell_env(), compare=False)
+        proc.wait_for(None)
+        seeds.append(int(proc.results[bs[0].index]["output"]))
+    assert 0 not in seeds and seeds[0] != seeds[1]

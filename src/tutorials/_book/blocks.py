@@ -262,34 +262,17 @@ def _output_matches(block: Block, output: str) -> bool:
     return expected == output
 
 
-def reset_to_fresh_process_state() -> None:
-    """Undo global torch settings an earlier page or test may have changed.
-
-    A reader pastes a page into a *new* interpreter, where torch, NumPy and
-    ``random`` start from non-deterministic seeds; a page must not pass only because
-    something before it seeded a generator or changed a default.
-    """
-    import random
-
-    import numpy as np
-    import torch
-
-    torch.seed()  # a random seed, as in a new process
-    random.seed()
-    np.random.seed()
-    torch.set_default_dtype(torch.float32)
-    torch.set_grad_enabled(True)
-    torch.autograd.set_detect_anomaly(False)
-    torch.use_deterministic_algorithms(False)
-
-
 class _Captured:
     text = ""
 
 
 @contextlib.contextmanager
 def _captured_fd1():
-    """Everything written to file descriptor 1 (Python, C code, child processes)."""
+    """Capture everything written to standard output, as a terminal would show it.
+
+    That is file descriptor 1 (C code, child processes) and ``sys.stdout``, in the
+    order it was written.
+    """
     import tempfile
 
     captured = _Captured()
@@ -297,10 +280,14 @@ def _captured_fd1():
     with tempfile.TemporaryFile() as tmp:
         saved = os.dup(1)
         os.dup2(tmp.fileno(), 1)
+        # sys.stdout may not write to fd 1 (pytest replaces it): point it at the same
+        # file, line-buffered, so Python's and C's output interleave as written
+        stream = open(tmp.fileno(), "w", encoding="utf-8", buffering=1, closefd=False)  # noqa: SIM115
         try:
-            yield captured
+            with contextlib.redirect_stdout(stream):
+                yield captured
         finally:
-            sys.stdout.flush()
+            stream.flush()
             os.dup2(saved, 1)
             os.close(saved)
             tmp.seek(0)
@@ -310,33 +297,31 @@ def _captured_fd1():
 class PageSession:
     """Runs the blocks of one page in order in one namespace, as a reader would.
 
+    The tests and the author tool run a session in a new interpreter of its own
+    (:mod:`tutorials._book.runner`), so nothing from another page or test leaks in.
+
     Args:
         workdir: the session's working directory (files the blocks write land here).
         env: environment for shell blocks.
         namespace: the globals the Python blocks run in (default: a new dict with
-            ``__name__ == "__main__"``; :mod:`tutorials._book.runner` passes the real
-            ``__main__`` module's, as in an interactive interpreter).
-        capture_fd: capture file descriptor 1 instead of ``sys.stdout``, so output
-            written by C code and by child processes is captured as a terminal
-            would show it (used in the runner's own process, never under pytest).
+            ``__name__ == "__main__"``; the runner passes its real ``__main__``
+            module's, as in an interactive interpreter).
         silent_without_output: a Python block with no output block under it must
             print nothing (the page would hide what it printed).
-        fresh_process: the session runs in a new interpreter (the runner's), so
-            global torch state needs no reset (and torch is not imported for a page
-            that does not use it).
+
+    A block's output is everything written to standard output, by Python, by C
+    code or by child processes, as a terminal would show it.
     """
 
     def __init__(self, workdir: Path, env: dict[str, str] | None = None,
-                 namespace: dict[str, object] | None = None, capture_fd: bool = False,
-                 silent_without_output: bool = False, fresh_process: bool = False) -> None:
+                 namespace: dict[str, object] | None = None,
+                 silent_without_output: bool = False) -> None:
         self.workdir = workdir
         self.env = env
         if namespace is None:
             namespace = {"__name__": "__main__", "__builtins__": builtins}
         self.namespace = namespace
-        self.capture_fd = capture_fd
         self.silent_without_output = silent_without_output
-        self._started = fresh_process
 
     def _filename(self, block: Block) -> str:
         return f"<{block.page} block {block.index}>"
@@ -384,29 +369,21 @@ class PageSession:
         return output
 
     def _run_python(self, block: Block) -> str:
-        if not self._started:
-            reset_to_fresh_process_state()
-            self._started = True
         fake = self._filename(block)
         linecache.cache[fake] = (len(block.code), None, block.code.splitlines(True), fake)
-        stdout = io.StringIO()
         old_cwd = os.getcwd()
         os.chdir(self.workdir)
         try:
             # dont_inherit: this module's `from __future__ import annotations` must not
             # leak into page code (it would hide unimported names in annotations).
             code = compile(block.code, fake, "exec", dont_inherit=True)
-            if self.capture_fd:
-                with _captured_fd1() as captured:
-                    exec(code, self.namespace)
-            else:
-                with contextlib.redirect_stdout(stdout):
-                    exec(code, self.namespace)
+            with _captured_fd1() as captured:
+                exec(code, self.namespace)
         except Exception as exc:
             raise BlockFailure(self._describe(block, exc)) from exc
         finally:
             os.chdir(old_cwd)
-        return captured.text if self.capture_fd else stdout.getvalue()
+        return captured.text
 
     def _run_shell(self, block: Block) -> str:
         shell = "/bin/bash" if block.language == "bash" else "/bin/sh"

@@ -163,8 +163,8 @@ def _child(job_path: str) -> int:
     # The globals of a fresh interactive interpreter: a new, empty __main__ module.
     main = types.ModuleType("__main__")
     sys.modules["__main__"] = main
-    session = blocks.PageSession(workdir, dict(os.environ), namespace=main.__dict__, capture_fd=True,
-                                 silent_without_output=job["all_output_shown"], fresh_process=True)
+    session = blocks.PageSession(workdir, dict(os.environ), namespace=main.__dict__,
+                                 silent_without_output=job["all_output_shown"])
     printed: list[str] = []
     ok = True
     with open(workdir / RESULTS, "a", encoding="utf-8") as out:
