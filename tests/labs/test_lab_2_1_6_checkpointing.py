@@ -32,10 +32,6 @@ def reference(tmp_path_factory):
     return summary, torch.load(out / lab.FINAL_WEIGHTS, weights_only=True)
 
 
-def same_weights(a, b):
-    return a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
-
-
 @pytest.mark.slow
 def test_twenty_sigkills_then_bit_identical(reference, tmp_path):
     summary, ref_weights = reference
@@ -53,7 +49,7 @@ def test_twenty_sigkills_then_bit_identical(reference, tmp_path):
     assert len(kills) >= 20, f"only {len(kills)} kills landed before the run finished: {kills}"
     assert any(k > 0 for k in kills) and checked
     got = torch.load(tmp_path / lab.FINAL_WEIGHTS, weights_only=True)
-    assert same_weights(got, ref_weights), f"weights differ after kills at steps {kills}"
+    assert lab.same_weights(got, ref_weights), f"weights differ after kills at steps {kills}"
 
 
 def test_corrupt_and_truncated_checkpoints_are_skipped_and_named(reference, tmp_path):
@@ -71,7 +67,7 @@ def test_corrupt_and_truncated_checkpoints_are_skipped_and_named(reference, tmp_
     again = lab.main([*FAST, "--out-dir", str(tmp_path)])
     assert {p.rsplit("/", 1)[-1] for p in again["skipped_checkpoints"]} == {ckpts[-1].name, ckpts[-2].name}
     got = torch.load(tmp_path / lab.FINAL_WEIGHTS, weights_only=True)
-    assert same_weights(got, ref_weights)
+    assert lab.same_weights(got, ref_weights)
 
 
 def test_resuming_with_other_options_is_refused(tmp_path):

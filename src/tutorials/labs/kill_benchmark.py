@@ -64,10 +64,6 @@ def _run_args(args: argparse.Namespace) -> argparse.Namespace:
     ])
 
 
-def _same_weights(a: dict, b: dict) -> bool:
-    return a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
-
-
 def main(argv: list[str] | None = None) -> dict:
     """Run the benchmark and return its figures (``ok`` is False on any failure)."""
     args = build_parser().parse_args(argv)
@@ -112,7 +108,7 @@ def main(argv: list[str] | None = None) -> dict:
         kills = lab.run_with_kills(lab.child_command(run_args, run_dir), kills=wanted,
                                    seed=args.seed * 10_000 + r, max_steps=steps, after_kill=after_kill)
         got = torch.load(run_dir / lab.FINAL_WEIGHTS, weights_only=True)
-        identical = _same_weights(got, reference)
+        identical = lab.same_weights(got, reference)
         rows.append({"run": r, "kills": len(kills), "before_first_step": sum(k < 0 for k in kills),
                      "inside_a_write": per_kill["mid_write"], "files_checked": per_kill["checked_files"],
                      "bit_identical": identical, "seconds": round(time.perf_counter() - t0, 1)})

@@ -270,6 +270,11 @@ def run_with_kills(cmd: list[str], kills: int, seed: int, max_steps: int,
     return killed_at
 
 
+def same_weights(a: dict, b: dict) -> bool:
+    """Whether two state_dicts hold the same tensors, bit for bit (``torch.equal``)."""
+    return a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+
+
 def demo_kill(args: argparse.Namespace) -> dict:
     """Reference run vs killed-and-resumed run; returns whether the weights are identical."""
     out = Path(args.out_dir)
@@ -279,7 +284,7 @@ def demo_kill(args: argparse.Namespace) -> dict:
     kills = run_with_kills(child_command(args, killed_dir), args.kills, args.seed, steps)
     ref = torch.load(ref_dir / FINAL_WEIGHTS, weights_only=True)
     got = torch.load(killed_dir / FINAL_WEIGHTS, weights_only=True)
-    identical = ref.keys() == got.keys() and all(torch.equal(ref[k], got[k]) for k in ref)
+    identical = same_weights(ref, got)
     unreadable = []
     for p in sorted((killed_dir / "checkpoints").glob("*.pt")):
         try:
