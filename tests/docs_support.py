@@ -102,6 +102,27 @@ def page_run(page: str, tmp_root: Path) -> runner.PageProcess:
     return RUNS[page]
 
 
+NO_SOLUTION_RUNS: dict[str, runner.PageProcess] = {}
+
+
+def run_without_solutions(page: str, tmp_root: Path) -> tuple[runner.PageProcess, list[blocks.Block]]:
+    """Run the page as a learner who did the exercises alone: every solution block left out.
+
+    Returns the finished process and the blocks it ran.
+    """
+    kept = [b for b in runnable_blocks(page) if not b.in_solution]
+    if page not in NO_SOLUTION_RUNS:
+        NO_SOLUTION_RUNS[page] = runner.PageProcess(
+            kept,
+            tmp_root / (page.replace("/", "_").removesuffix(".md") + "-without-solutions"),
+            blocks.shell_env(),
+            all_output_shown=page.startswith("docs/lectures/"),
+        )
+    process = NO_SOLUTION_RUNS[page]
+    process.wait_for(None)
+    return process, kept
+
+
 def run_block(block: blocks.Block, tmp_root: Path) -> None:
     """Wait for ``block``'s result from its page's process; fail with its message.
 

@@ -1,14 +1,15 @@
-"""`mkdocs build --strict` in-process (so the no-network rule covers it), and the result."""
+"""`mkdocs build --strict` as the docs extra alone runs it (offline, no test tooling), and the result."""
 
 from __future__ import annotations
 
 import json
+import os
 import re
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
-from mkdocs.commands.build import build
-from mkdocs.config import load_config
 
 import docs_support
 from tutorials._book import stamps
@@ -17,9 +18,42 @@ from tutorials.syllabus import LECTURES
 ROOT = docs_support.ROOT
 
 
+# The build runs as a reader's `mkdocs build --strict` after `pip install ".[docs]"`:
+# in a new interpreter where the test tooling cannot be imported (the docs extra does
+# not install it) and where only loopback connections are allowed (offline).
+DOCS_ONLY_BUILD = r"""
+import importlib.abc, socket, sys
+TEST_ONLY = {"pytest", "_pytest", "pytest_codeblocks", "pytest_socket", "xdist", "selenium",
+             "check_jsonschema", "ax", "tensorboard"}
+
+class NotInDocsExtra(importlib.abc.MetaPathFinder):
+    def find_spec(self, name, path=None, target=None):
+        if name.split(".")[0] in TEST_ONLY:
+            raise ModuleNotFoundError(f"No module named {name!r} (not in the docs extra)", name=name)
+        return None
+
+sys.meta_path.insert(0, NotInDocsExtra())
+_connect = socket.socket.connect
+def connect(self, address):
+    host = address[0] if isinstance(address, tuple) else address
+    if isinstance(address, tuple) and host not in ("127.0.0.1", "localhost", "::1"):
+        raise OSError(f"the site build tried to reach {address!r}: it must work offline")
+    return _connect(self, address)
+socket.socket.connect = connect
+from mkdocs.__main__ import cli
+cli(["build", "--strict", "--site-dir", sys.argv[1]], standalone_mode=True)
+"""
+
+
+def build_docs_only(site_dir: Path, env: dict[str, str]) -> subprocess.CompletedProcess:
+    """`mkdocs build --strict` in a new interpreter that has only what the docs extra installs."""
+    return subprocess.run([sys.executable, "-c", DOCS_ONLY_BUILD, str(site_dir)], cwd=ROOT, env=env,
+                          capture_output=True, text=True, timeout=300)
+
+
 @pytest.fixture(scope="module")
 def site(tmp_path_factory) -> Path:
-    """The site built strictly, with a verified record made for this build only."""
+    """The site built strictly, docs extra only, with a verified record made for this build only."""
     tmp = tmp_path_factory.mktemp("site")
     record = tmp / "verified.json"
     lecture = "docs/lectures/03-autograd.md"
@@ -31,15 +65,33 @@ def site(tmp_path_factory) -> Path:
         "docs/getting-started.md": stamps.PageRecord(executed=3, passed=3, skipped=0,
                                                      fingerprint="stale", **common),
     })
-    mp = pytest.MonkeyPatch()
-    mp.setenv(stamps.RECORD_ENV, str(record))
-    mp.delenv("COURSE_EXECUTE_LABS", raising=False)
-    try:
-        cfg = load_config(str(ROOT / "mkdocs.yml"), site_dir=str(tmp / "site"), strict=True)
-        build(cfg)  # raises mkdocs.exceptions.Abort on any warning in strict mode
-    finally:
-        mp.undo()
+    env = {k: v for k, v in os.environ.items() if k != "COURSE_EXECUTE_LABS"}
+    env[stamps.RECORD_ENV] = str(record)
+    proc = build_docs_only(tmp / "site", env)
+    assert proc.returncode == 0, f"mkdocs build --strict failed (docs extra only):\n{proc.stderr[-4000:]}"
     return tmp / "site"
+
+
+def test_build_refuses_python_that_would_not_run():
+    """The site's hook fails the build on a fence it renders as Python that the tests would not run."""
+    import importlib.util
+    from types import SimpleNamespace
+
+    from mkdocs.exceptions import PluginError
+
+    spec = importlib.util.spec_from_file_location("course_hook", ROOT / "overrides" / "hooks" / "course.py")
+    hook = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(hook)
+    hook._state.update(preprocessor=docs_support.snippet_preprocessor(), record={})
+    page_path = ROOT / "build" / "hook-test" / "page.md"
+    page_path.parent.mkdir(parents=True, exist_ok=True)
+    for fence in ("~~~python", "```python3", "```pycon", "```ipython"):
+        text = f"# T\n\n{fence}\nraise SystemExit(1)\n{fence[:3]}\n"
+        page_path.write_text(text, encoding="utf-8")
+        page = SimpleNamespace(file=SimpleNamespace(src_uri="page.md", abs_src_path=str(page_path)))
+        config = SimpleNamespace(docs_dir=str(ROOT / "docs"))
+        with pytest.raises(PluginError, match=r"build/hook-test/page.md:3: this fence renders as Python"):
+            hook.on_page_markdown(text, page, config, None)
 
 
 def read(site: Path, rel: str) -> str:

@@ -12,12 +12,20 @@
 * Each page that the last test run executed gets its "verified" stamp.
 * Measured results committed as JSON are rendered into pages by their markers
   (``tutorials._book.measured``).
+* A recorded output (``recorded-output`` marker) is labelled with the machine,
+  torch version and date that produced it; an output checked to a declared
+  tolerance says so (``tutorials._book.outputs``).
+* A fence that renders as Python but would not be executed by the tests
+  (``~~~python``, ``python3``, ``pycon``) fails the build, naming page and line.
+
+Nothing here imports test tooling: the ``docs`` extra alone builds and serves the site.
 """
 
 from __future__ import annotations
 
 import logging
 import os
+import re
 from pathlib import Path
 from urllib.parse import urljoin
 
@@ -25,7 +33,7 @@ from mkdocs.exceptions import PluginError
 from mkdocs.plugins import event_priority
 from mkdocs.structure.files import File
 
-from tutorials._book import blocks, measured, stamps
+from tutorials._book import blocks, measured, outputs, stamps
 from tutorials.syllabus import LECTURES
 
 log = logging.getLogger("mkdocs.hooks.course")
@@ -100,7 +108,6 @@ def _syllabus_table(docs_dir: Path) -> str:
 def _reference_table(docs_dir: Path) -> str:
     """One row per reference page: the module it documents and its docstring's summary."""
     import ast
-    import re
 
     rows = ["| module | what it holds |", "|---|---|"]
     for page in sorted((docs_dir / "reference").glob("*.md")):
@@ -112,6 +119,36 @@ def _reference_table(docs_dir: Path) -> str:
         doc = (ast.get_docstring(ast.parse(source.read_text(encoding="utf-8"))) or "").splitlines()
         rows.append(f"| [`{m.group(1)}`]({page.name}) | {doc[0] if doc else ''} |")
     return "\n".join(rows)
+
+
+_OUTPUT_MARKER = re.compile(
+    r"^(?P<indent>[ \t]*)<!--[-\s]*pytest-codeblocks:(?P<kind>expected-output|recorded-output)"
+    r"(?P<options>[^>]*?)[-\s]*-->[ \t]*$", re.M)
+
+
+def _label_outputs(markdown: str, where: str) -> str:
+    """Put a visible note above recorded outputs and outputs checked to a declared tolerance."""
+
+    def note(match: re.Match) -> str:
+        indent, kind = match.group("indent"), match.group("kind")
+        opts = outputs.parse_marker_options(match.group("options"), where)
+        if kind == "recorded-output":
+            missing = {"machine", "torch", "date"} - set(opts)
+            if missing:
+                raise PluginError(f"{where}: {match.group(0).strip()} lacks {sorted(missing)}; "
+                                  "run python -m tutorials._book.update_outputs on the page")
+            text = (f"Recorded output · {opts['machine']} · torch {opts['torch']} · {opts['date']}. "
+                    "Timings and search results differ from machine to machine; the tests check what "
+                    "they must show, not these digits.")
+        elif "abs" in opts or "rel" in opts:
+            spec = outputs.OutputSpec(abs_tol=float(opts.get("abs", 0)), rel_tol=float(opts.get("rel", 0)))
+            text = (f"Numbers checked to {spec.declared_tolerance}: the last digits may differ on "
+                    "your machine.")
+        else:
+            return match.group(0)
+        return f'{indent}<small class="course-output-note">{text}</small>\n\n{match.group(0)}'
+
+    return _OUTPUT_MARKER.sub(note, markdown)
 
 
 def on_page_markdown(markdown, page, config, files):
@@ -126,10 +163,15 @@ def on_page_markdown(markdown, page, config, files):
     except measured.MeasuredError as err:
         raise PluginError(str(err)) from err
     rec_key = Path(page.file.abs_src_path).resolve().relative_to(ROOT).as_posix()
+    try:
+        current = blocks.expand_page(Path(page.file.abs_src_path), ROOT, _state["preprocessor"])
+        blocks.page_blocks(current)  # refuses fences that render as Python but would not run
+        markdown = _label_outputs(markdown, rec_key)
+    except (blocks.PageError, ValueError) as err:
+        raise PluginError(str(err)) from err
     record = _state["record"].get(rec_key)
     if record is None:
         return markdown
-    current = blocks.expand_page(Path(page.file.abs_src_path), ROOT, _state["preprocessor"])
     if current.fingerprint != record.fingerprint:
         return markdown  # edited since the tests ran: no stamp until they run again
     kind = "ok" if record.passed == record.executed else "failed"

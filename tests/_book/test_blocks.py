@@ -127,3 +127,76 @@ def test_page_code_does_not_inherit_future_annotations(repo):
     e = expand(repo, f"{FENCE}python\ndef f(x: Undefined) -> None:\n    pass\n{FENCE}\n")
     with pytest.raises(blocks.BlockFailure, match="name 'Undefined' is not defined"):
         blocks.PageSession(repo).run(blocks.page_blocks(e)[0])
+
+
+@pytest.mark.parametrize("fence", ["~~~python", "```python3", "```pycon", "```py3", "```ipython3", "~~~py"])
+def test_python_that_would_not_run_is_refused(repo, fence):
+    close = fence[:3]
+    e = expand(repo, f"# T\n\nSome text.\n\n{fence}\nraise SystemExit(1)\n{close}\n")
+    with pytest.raises(blocks.PageError, match=r"page.md:5: this fence renders as Python but is never run"):
+        blocks.page_blocks(e)
+
+
+def test_fences_at_any_indent_and_in_solutions(repo):
+    e = expand(repo, textwrap.dedent(f"""\
+        {FENCE}python
+        a = 1
+        {FENCE}
+
+        ??? success "Solution"
+
+            {FENCE}python
+            b = 2
+            {FENCE}
+
+            <!-- pytest-codeblocks:expected-output -->
+            {FENCE}text
+            2
+            {FENCE}
+
+        !!! note "Also"
+
+            {FENCE}py title="x.py"
+            c = 3
+            {FENCE}
+
+        ~~~text
+        not run
+        ~~~
+    """))
+    bs = blocks.page_blocks(e)
+    assert [(b.code, b.in_solution) for b in bs] == [("a = 1\n", False), ("b = 2\n", True), ("c = 3\n", False)]
+    assert bs[1].expected_output == "2\n"
+
+
+def test_output_markers_are_validated(repo):
+    bad = f"{FENCE}python\nx = 1\n{FENCE}\n\n<!-- pytest-codeblocks:expected-output tol=1 -->\n{FENCE}text\n{FENCE}\n"
+    with pytest.raises(blocks.PageError, match=r"expected-output takes \['abs', 'rel'\], not \['tol'\]"):
+        blocks.page_blocks(expand(repo, bad))
+    with pytest.raises(blocks.PageError, match="unknown marker"):
+        blocks.page_blocks(expand(repo, "<!-- pytest-codeblocks:expected -->\n"))
+    with pytest.raises(blocks.PageError, match="needs a code block above it"):
+        blocks.page_blocks(expand(repo, f"<!-- pytest-codeblocks:expected-output -->\n{FENCE}text\n{FENCE}\n"))
+
+
+@pytest.mark.parametrize(("shown", "printed", "options", "verdict"), [
+    ("acc 0.9499\n", "acc 0.9500\n", {}, None),  # rounding boundary: one unit of the last digit
+    ("acc 0.9499\n", "acc 0.9471\n", {}, "off by 0.0028"),
+    ("tensor([ 0.0000, -0.5000])\n", "tensor([-0.0000, -0.5000])\n", {}, None),
+    ("tensor([1., 2.])\n", "tensor([2., 2.])\n", {}, "must match exactly"),
+    ("torch.Size([2, 3])\n", "torch.Size([2, 4])\n", {}, "the integer 3"),
+    ("torch 2.14.1\n", "torch 2.14.2\n", {}, "the text differs"),
+    ("True\n", "False\n", {}, "the text differs"),
+    ("loss 0.50\n", "loss 0.53\n", {"abs_tol": 0.05}, None),
+    ("loss 0.50\n", "loss 0.58\n", {"abs_tol": 0.05}, "declared"),
+    ("5.3x slower\n", "12.1x slower\n", {"kind": "recorded"}, None),
+    ("5.3x slower: True\n", "1.1x slower: False\n", {"kind": "recorded"}, "the text differs"),
+])
+def test_output_comparison(shown, printed, options, verdict):
+    from tutorials._book.outputs import OutputSpec, compare
+
+    why = compare(shown, printed, OutputSpec(**options))
+    if verdict is None:
+        assert why is None
+    else:
+        assert why is not None and verdict in why, why

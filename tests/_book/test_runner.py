@@ -34,7 +34,7 @@ def test_fresh_interpreter_terminal_output_and_claims(tmp_path):
     claims.write_text(textwrap.dedent("""\
         def claims(ns, out, workdir):
             assert ns["Point"].__module__ == "__main__"
-            assert out == "hello from C\\nfrom a child process\\n2\\n"
+            assert out == "hello from C\\nfrom a child process\\nwrote made.txt\\n"
             assert (workdir / "made.txt").read_text() == "x"
     """))
     bs, proc = run(tmp_path, (
@@ -44,8 +44,8 @@ def test_fresh_interpreter_terminal_output_and_claims(tmp_path):
         f"{FENCE}\n\n" + out_block("hello from C\nfrom a child process\n")
         + f"{FENCE}python\nimport pickle, sys\nclass Point:\n    pass\n"
         "pickle.dumps(Point())  # found in the real __main__\n"
-        "open('made.txt', 'w').write('x')\nprint(len(sys.modules['__main__'].__dict__) > 3 and 2)\n"
-        f"{FENCE}\n\n" + out_block("2\n")
+        "open('made.txt', 'w').write('x')\nprint('wrote made.txt')\n"
+        f"{FENCE}\n\n" + out_block("wrote made.txt\n")
     ), claims=claims)
     assert [proc.results[b.index]["status"] for b in bs] == ["passed", "passed"], proc.results
     assert proc.claims_result == {"claims": "passed"}
@@ -103,3 +103,60 @@ def test_each_page_starts_unseeded_like_a_new_interpreter(tmp_path):
         proc.wait_for(None)
         seeds.append(int(proc.results[bs[0].index]["output"]))
     assert 0 not in seeds and seeds[0] != seeds[1]
+
+
+def test_a_block_that_writes_files_must_name_them(tmp_path):
+    shown = out_block("wrote lec99/said.txt\nlogs in lec99/logs/\n")
+    bs, proc = run(tmp_path, f"""\
+        {FENCE}python
+        from pathlib import Path
+        out = Path("lec99")
+        out.mkdir()
+        (out / "said.txt").write_text("x")
+        print(f"wrote {{out / 'said.txt'}}")
+        (out / "logs").mkdir()
+        (out / "logs" / "events.1234").write_text("x")
+        print(f"logs in {{out / 'logs'}}/")
+        {FENCE}
+
+        {shown}
+        {FENCE}python
+        (out / "said.txt").write_text("changed")
+        Path("silent.png").write_bytes(b"")
+        {FENCE}
+    """)
+    assert proc.results[0]["status"] == "passed", proc.results[0]
+    message = proc.results[1]["message"]
+    assert "writes lec99/said.txt, silent.png without saying so" in message
+
+
+def test_recorded_and_tolerant_outputs(tmp_path):
+    shown = out_block("accuracy 0.9499\n")
+    bs, proc = run(tmp_path, f"""\
+        {FENCE}python
+        print("speed-up 3.1x, best trial 7")
+        {FENCE}
+
+        <!-- pytest-codeblocks:recorded-output machine="M" torch="2.14.1" date="2026-12-01" -->
+        {FENCE}text
+        speed-up 12.4x, best trial 3
+        {FENCE}
+
+        {FENCE}python
+        print("loss 0.5012 and 0.12")
+        {FENCE}
+
+        <!-- pytest-codeblocks:expected-output abs=0.01 -->
+        {FENCE}text
+        loss 0.4950 and 0.121
+        {FENCE}
+
+        {FENCE}python
+        print("accuracy 0.9471")
+        {FENCE}
+
+        {shown}
+    """)
+    assert [proc.results[b.index]["status"] for b in bs] == ["passed", "passed", "failed"]
+    assert "the page shows 0.9499, the code printed 0.9471" in proc.results[2]["message"]
+    assert bs[1].output_spec.abs_tol == 0.01 and bs[0].output_spec.meta["machine"] == "M"

@@ -2,11 +2,14 @@
 
 A page is expanded with the same ``pymdownx.snippets`` preprocessor and options
 that MkDocs uses, one source line at a time so that every expanded line keeps its
-origin (page line, and file and line of an included section). The expanded text
-is handed to pytest-codeblocks' own ``extract_from_buffer``, so its markers
-(``cont``, ``expected-output``, ``pytest.mark.skip(reason=...)``, ``skipif``) mean
-what they mean there. Fences with attributes (``python title="x"``) are executed
-like plain ``python`` fences.
+origin (page line, and file and line of an included section). Its fences are
+found here (backticks or tildes, at any indentation, inside admonitions too) and
+its markers read with pytest-codeblocks' syntax (``cont``, ``expected-output``,
+``pytest.mark.skip(reason=...)``, ``skipif``), plus the output kinds of
+:mod:`tutorials._book.outputs`. Fences with attributes (``python title="x"``) are
+executed like plain ``python`` fences; a fence that the site would highlight as
+Python but that would not run (``~~~python``, ``python3``, ``pycon``) is refused.
+Nothing here imports test tooling: the site's hook uses this module to build.
 
 A page runs as one Python session, like a reader who pastes its blocks in order
 into a fresh interpreter: one namespace with ``__name__ == "__main__"``, its own
@@ -20,7 +23,6 @@ from __future__ import annotations
 import builtins
 import contextlib
 import hashlib
-import io
 import linecache
 import os
 import re
@@ -30,7 +32,7 @@ import traceback
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from pytest_codeblocks import extract_from_buffer
+from tutorials._book import outputs
 
 EXECUTED_LANGUAGES = {"python": "python", "py": "python", "bash": "bash", "sh": "sh"}
 _SECTION_MARK = re.compile(r"-{1,}8<-{1,}[ \t]+\[[ \t]*(start|end)[ \t]*:[ \t]*([-_0-9a-zA-Z]+)")
@@ -72,6 +74,9 @@ class Block:
     ignore_whitespace: bool = False
     marks: list[str] = field(default_factory=list)
     importorskip: str | None = None
+    output_spec: outputs.OutputSpec = field(default_factory=outputs.OutputSpec)
+    output_line: int | None = None  # expanded-page line of the output fence
+    in_solution: bool = False  # inside a collapsed "Solution" admonition
 
     @property
     def location(self) -> Origin:
@@ -181,38 +186,122 @@ def expand_page(path: Path, root: Path, preprocessor) -> ExpandedPage:
     return ExpandedPage(rel, "\n".join(out) + "\n", origins)
 
 
-def _fence_bodies(lines: list[str]) -> dict[int, list[int]]:
-    """Map each fence's opening line (1-based) to the line numbers of its body."""
-    bodies: dict[int, list[int]] = {}
+_FENCE_OPEN = re.compile(r"^(?P<indent>[ \t]*)(?P<fence>`{3,}|~{3,})(?P<info>.*)$")
+_MARKER = re.compile(r"^<!--[-\s]*pytest-codeblocks:(?P<body>.*?)[-\s]*-->$")
+_MARK = re.compile(r"^<!--[-\s]*(?P<mark>pytest\.mark\..*?)[-\s]*-->$")
+_ADMONITION = re.compile(r'^(?P<indent>[ \t]*)(?:\?{3}\+?|!{3})[ \t]*[\w-]*(?:[ \t]+"(?P<title>[^"]*)")?[ \t]*$')
+_OUTPUT_KINDS = {"expected-output": "expected", "expected-output-ignore-whitespace": "expected",
+                 "recorded-output": "recorded"}
+
+
+@dataclass
+class Fence:
+    """One fenced block of a page, whatever its language (1-based line numbers)."""
+
+    line: int
+    info: str
+    body_lines: list[int]
+    code: str
+    fence: str
+    in_solution: bool
+
+
+def _python_like(word: str) -> bool:
+    """Whether the site would highlight a fence whose info string starts with ``word`` as Python."""
+    if not word:
+        return False
+    from pygments.lexers import get_lexer_by_name
+    from pygments.lexers.python import Python2Lexer, PythonConsoleLexer, PythonLexer
+    from pygments.util import ClassNotFound
+
+    try:
+        lexer = get_lexer_by_name(word)
+    except ClassNotFound:
+        return False
+    return isinstance(lexer, (PythonLexer, Python2Lexer, PythonConsoleLexer)) or "python" in lexer.name.lower()
+
+
+def _indent_width(line: str) -> int:
+    return len(line.expandtabs(4)) - len(line.expandtabs(4).lstrip())
+
+
+def scan_fences(lines: list[str]) -> list[Fence]:
+    """Every fenced block (backticks or tildes, at any indentation), in page order."""
+    fences: list[Fence] = []
+    admonitions: list[tuple[int, bool]] = []  # (indent, is a solution) of the open ones
     i = 0
     while i < len(lines):
-        stripped = lines[i].lstrip()
-        if stripped.startswith("```"):
-            ticks = len(stripped) - len(stripped.lstrip("`"))
-            start, body = i + 1, []
+        line = lines[i]
+        if line.strip():
+            width = _indent_width(line)
+            while admonitions and width <= admonitions[-1][0]:
+                admonitions.pop()
+            head = _ADMONITION.match(line)
+            if head:
+                title = (head.group("title") or "").lower()
+                admonitions.append((width, "solution" in title))
+        m = _FENCE_OPEN.match(line)
+        if not m:
             i += 1
-            while i < len(lines) and not lines[i].lstrip().startswith("`" * ticks):
-                body.append(i + 1)
-                i += 1
-            bodies[start] = body
+            continue
+        fence, indent = m.group("fence"), len(m.group("indent"))
+        start, body, code = i + 1, [], []
         i += 1
-    return bodies
+        while i < len(lines):
+            stripped = lines[i].lstrip()
+            if stripped.startswith(fence) and not stripped[len(fence):].strip(fence[0] + " \t"):
+                break
+            body.append(i + 1)
+            cut = min(indent, len(lines[i]) - len(stripped))
+            code.append(lines[i][cut:] + "\n")
+            i += 1
+        else:
+            raise PageError(f"line {start}: the fence opened here ({fence}) is never closed")
+        fences.append(Fence(start, m.group("info").strip(), body, "".join(code), fence,
+                            any(sol for _, sol in admonitions)))
+        i += 1
+    return fences
+
+
+def _marker_spec(body: str, where: str) -> tuple[str, outputs.OutputSpec] | None:
+    keyword, _, options = body.strip().partition(" ")
+    if keyword not in _OUTPUT_KINDS:
+        return None
+    try:
+        opts = outputs.parse_marker_options(options, where)
+    except ValueError as err:
+        raise PageError(str(err)) from err
+    kind = _OUTPUT_KINDS[keyword]
+    allowed = {"abs", "rel"} if kind == "expected" else {"machine", "torch", "device", "date"}
+    unknown = sorted(set(opts) - allowed)
+    if unknown:
+        raise PageError(f"{where}: {keyword} takes {sorted(allowed)}, not {unknown}")
+    try:
+        abs_tol, rel_tol = float(opts.pop("abs", 0)), float(opts.pop("rel", 0))
+    except ValueError as err:
+        raise PageError(f"{where}: a tolerance must be a number ({err})") from err
+    return keyword, outputs.OutputSpec(kind, abs_tol, rel_tol,
+                                       keyword.endswith("ignore-whitespace"), opts)
 
 
 def page_blocks(page: ExpandedPage) -> list[Block]:
-    """Executable blocks of an expanded page, via pytest-codeblocks' extractor.
+    """Executable blocks of an expanded page.
+
+    Markers follow pytest-codeblocks' syntax (``cont``, ``expected-output``,
+    ``pytest.mark.skip(reason=...)``/``skipif``), plus the output kinds of
+    :mod:`tutorials._book.outputs` (a tolerance, ``recorded-output``).
 
     Raises:
-        PageError: pytest-codeblocks rejects the page (an unknown marker, say).
+        PageError: an unknown marker, a marker with nothing to attach to, or a
+            fence that the site renders as Python but the tests would not run.
     """
-    try:
-        raw = extract_from_buffer(io.StringIO(page.text))
-    except RuntimeError as err:
-        raise PageError(f"{page.path}: {err}") from err
     lines = page.text.splitlines()
-    bodies = _fence_bodies(lines)
-    fence_starts = sorted(bodies)
-    in_fence = {ln for body in bodies.values() for ln in body}
+    try:
+        fences = scan_fences(lines)
+    except PageError as err:
+        raise PageError(f"{page.path}:{err}") from None
+    by_line = {f.line: f for f in fences}
+    in_fence = {ln for f in fences for ln in f.body_lines}
     for ln, origin in enumerate(page.origins, start=1):
         if origin.file and origin.file.endswith(".py") and ln not in in_fence:
             raise PageError(
@@ -220,34 +309,78 @@ def page_blocks(page: ExpandedPage) -> list[Block]:
                 "fence, so it would render as prose; wrap the include in ```python ... ```"
             )
     blocks: list[Block] = []
-    for cb in raw:
-        info = (cb.syntax or "").strip()
-        word = info.split()[0].strip("{}.") if info else ""
-        language = EXECUTED_LANGUAGES.get(word)
-        if language is None:
+    raw: list[tuple[Fence, Block]] = []  # every fence, as pytest-codeblocks counts them
+    marks: list[str] = []
+    pending: tuple[str, outputs.OutputSpec] | None = None
+    cont = False
+    for ln, line in enumerate(lines, start=1):
+        if ln in in_fence:
             continue
-        # Line origins: the block's own fence, then (for `cont`) the fences it absorbed.
-        n_lines = cb.code.count("\n")
-        linenos = list(bodies.get(cb.lineno, []))
-        later = [s for s in fence_starts if s > cb.lineno]
-        while len(linenos) < n_lines and later:
-            linenos += bodies[later.pop(0)]
-        linenos = linenos[:n_lines] or [cb.lineno]
-        origins = [page.origins[ln - 1] for ln in linenos]
-        blocks.append(
-            Block(
-                page=page.path,
-                index=len(blocks),
-                language=language,
-                info=info,
-                code=cb.code,
-                origins=origins,
-                expected_output=cb.expected_output,
-                ignore_whitespace=cb.expected_output_ignore_whitespace,
-                marks=list(cb.marks),
-                importorskip=cb.importorskip,
+        where = str(page.origins[ln - 1])
+        stripped = line.strip()
+        marker = _MARKER.match(stripped)
+        if marker:
+            body = marker.group("body")
+            spec = _marker_spec(body, where)
+            if spec is not None:
+                if not raw or raw[-1][1].expected_output is not None:
+                    raise PageError(f"{where}: an output marker needs a code block above it, "
+                                    "without an output block of its own")
+                pending = spec
+            elif body.strip() == "cont":
+                if not raw:
+                    raise PageError(f"{where}: pytest-codeblocks:cont needs a code block above it")
+                cont = True
+            else:
+                raise PageError(f"{where}: unknown marker {stripped!r}")
+            continue
+        mark = _MARK.match(stripped)
+        if mark:
+            marks.append(mark.group("mark"))
+            continue
+        fence = by_line.get(ln)
+        if fence is None:
+            continue
+        word = fence.info.split()[0].strip("{}.").lower() if fence.info else ""
+        if pending is not None:
+            owner = raw[-1][1]
+            owner.expected_output = fence.code
+            owner.ignore_whitespace = pending[1].ignore_whitespace
+            owner.output_spec = pending[1]
+            owner.output_line = fence.line
+            pending = None
+            continue
+        if cont:
+            owner_fence, owner = raw[-1]
+            owner.code += fence.code
+            owner.origins += [page.origins[n - 1] for n in fence.body_lines]
+            cont = False
+            continue
+        language = EXECUTED_LANGUAGES.get(word) if fence.fence.startswith("`") else None
+        if language is None and _python_like(word):
+            how = ("a ~~~ fence" if fence.fence.startswith("~") else f"the info string {fence.info!r}")
+            raise PageError(
+                f"{page.origins[fence.line - 1]}: this fence renders as Python but is never run "
+                f"({how}); write it as ```python so the tests execute it, or as ```text "
+                "if it is not code"
             )
+        block = Block(
+            page=page.path,
+            index=-1,
+            language=language or "",
+            info=fence.info,
+            code=fence.code,
+            origins=[page.origins[n - 1] for n in fence.body_lines] or [page.origins[fence.line - 1]],
+            marks=marks,
+            in_solution=fence.in_solution,
         )
+        marks = []
+        raw.append((fence, block))
+        if language is not None:
+            block.index = len(blocks)
+            blocks.append(block)
+    if pending is not None or cont:
+        raise PageError(f"{page.path}: the page ends after a marker that expects a code block")
     return blocks
 
 
@@ -255,11 +388,9 @@ class BlockFailure(AssertionError):
     """A block raised, or printed something other than the output shown on the page."""
 
 
-def _output_matches(block: Block, output: str) -> bool:
-    expected = block.expected_output or ""
-    if block.ignore_whitespace:
-        return re.sub(r"\s+", "", expected) == re.sub(r"\s+", "", output)
-    return expected == output
+def output_mismatch(block: Block, output: str) -> str | None:
+    """Why ``output`` does not match the page's output block (``None``: it matches)."""
+    return outputs.compare(block.expected_output or "", output, block.output_spec)
 
 
 class _Captured:
@@ -308,6 +439,10 @@ class PageSession:
             module's, as in an interactive interpreter).
         silent_without_output: a Python block with no output block under it must
             print nothing (the page would hide what it printed).
+        name_written_files: a block that creates or changes files under ``workdir``
+            must name each (its path relative to ``workdir``, or a folder above it)
+            in what it prints, so the reader knows what appeared where.
+        ignore_files: names under ``workdir`` that the machinery itself writes.
 
     A block's output is everything written to standard output, by Python, by C
     code or by child processes, as a terminal would show it.
@@ -315,8 +450,11 @@ class PageSession:
 
     def __init__(self, workdir: Path, env: dict[str, str] | None = None,
                  namespace: dict[str, object] | None = None,
-                 silent_without_output: bool = False) -> None:
+                 silent_without_output: bool = False, name_written_files: bool = False,
+                 ignore_files: frozenset[str] = frozenset()) -> None:
         self.workdir = workdir
+        self.name_written_files = name_written_files
+        self.ignore_files = ignore_files
         self.env = env
         if namespace is None:
             namespace = {"__name__": "__main__", "__builtins__": builtins}
@@ -349,13 +487,19 @@ class PageSession:
             BlockFailure: the block raised, exited non-zero, or its output differs
                 from the output shown on the page.
         """
+        before = self._files() if self.name_written_files else {}
         if block.language == "python":
             output = self._run_python(block)
         else:
             output = self._run_shell(block)
-        if block.expected_output is not None and not _output_matches(block, output):
+        if self.name_written_files:
+            self._check_files_named(block, before, self._files(), output)
+        why = output_mismatch(block, output) if block.expected_output is not None else None
+        if why is not None:
+            kind = ("recorded output (numbers may differ; its text may not)"
+                    if block.output_spec.kind == "recorded" else "output")
             raise BlockFailure(
-                f"{block.location}: the output shown on the page is not what the code prints.\n"
+                f"{block.location}: the {kind} shown on the page is not what the code prints: {why}\n"
                 f"--- shown on the page\n{block.expected_output}"
                 f"--- printed by the code\n{output}"
             )
@@ -367,6 +511,39 @@ class PageSession:
                 f"--- printed by the code\n{output}"
             )
         return output
+
+    def _files(self) -> dict[str, tuple[int, int]]:
+        """Every file under the working directory: relative path → (size, mtime)."""
+        out = {}
+        for dirpath, dirnames, filenames in os.walk(self.workdir):
+            dirnames[:] = [d for d in dirnames if d != "__pycache__"]
+            for name in filenames:
+                path = Path(dirpath) / name
+                rel = path.relative_to(self.workdir).as_posix()
+                if rel in self.ignore_files:
+                    continue
+                try:
+                    st = path.stat()
+                except FileNotFoundError:  # removed while we looked
+                    continue
+                out[rel] = (st.st_size, st.st_mtime_ns)
+        return out
+
+    def _check_files_named(self, block: Block, before: dict, after: dict, output: str) -> None:
+        written = sorted(rel for rel, stat in after.items() if before.get(rel) != stat)
+        unnamed = []
+        for rel in written:
+            parts = rel.split("/")
+            candidates = ["/".join(parts[:k]) for k in range(len(parts), 0, -1)]
+            if not any(c in output for c in candidates):
+                unnamed.append(rel)
+        if unnamed:
+            raise BlockFailure(
+                f"{block.location}: the block writes {', '.join(unnamed[:5])}"
+                f"{' and more' if len(unnamed) > 5 else ''} without saying so; print the path "
+                "(or the folder it is in) relative to the page's working directory, e.g. "
+                f"print(f\"wrote {{path}}\"), so the reader knows what appeared where"
+            )
 
     def _run_python(self, block: Block) -> str:
         fake = self._filename(block)

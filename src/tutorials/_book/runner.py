@@ -60,11 +60,13 @@ class PageProcess:
         all_output_shown: a Python block without an output block must print
             nothing (chapters; a setup page may print machine-specific facts).
         offline: Python code of the page may connect to loopback addresses only.
+        name_written_files: a block that writes files under ``workdir`` must name
+            them in its output.
     """
 
     def __init__(self, page_blocks: Sequence[blocks.Block], workdir: Path, env: dict[str, str],
                  claims: Path | None = None, compare: bool = True, all_output_shown: bool = True,
-                 offline: bool = True) -> None:
+                 offline: bool = True, name_written_files: bool = True) -> None:
         self.workdir = Path(workdir)
         self.workdir.mkdir(parents=True, exist_ok=True)
         self.indices = [b.index for b in page_blocks]
@@ -74,7 +76,8 @@ class PageProcess:
         self._offset = 0
         (self.workdir / RESULTS).write_text("")
         job = {"blocks": list(page_blocks), "claims": str(claims) if claims else None, "compare": compare,
-               "all_output_shown": compare and all_output_shown, "offline": offline}
+               "all_output_shown": compare and all_output_shown, "offline": offline,
+               "name_written_files": name_written_files}
         (self.workdir / JOB).write_bytes(pickle.dumps(job))
         env = dict(env)
         env["PYTHONIOENCODING"] = "utf-8"
@@ -164,7 +167,9 @@ def _child(job_path: str) -> int:
     main = types.ModuleType("__main__")
     sys.modules["__main__"] = main
     session = blocks.PageSession(workdir, dict(os.environ), namespace=main.__dict__,
-                                 silent_without_output=job["all_output_shown"])
+                                 silent_without_output=job["all_output_shown"],
+                                 name_written_files=job["name_written_files"],
+                                 ignore_files=frozenset({RESULTS, LOG, JOB}))
     printed: list[str] = []
     ok = True
     with open(workdir / RESULTS, "a", encoding="utf-8") as out:

@@ -4,12 +4,19 @@ Usage::
 
     python -m tutorials._book.update_outputs docs/lectures/03-autograd.md
 
-Every ``<!-- pytest-codeblocks:expected-output -->`` fence of the page is replaced
-by the output of the block above it, produced by running the page as the tests do
-(once, in a new interpreter); every figure the page shows from
-``docs/assets/figures/`` and every speedscope trace it links from
-``docs/assets/traces/`` is replaced by the file of that name its code wrote. Review
-the diff before committing: the test suite then holds the page to both.
+Every output fence of the page is replaced by the output of the block above it,
+produced by running the page as the tests do (once, in a new interpreter):
+
+* an ``expected-output`` block keeps its text when what the code prints now still
+  matches it (numbers to the precision written, or the declared tolerance), so
+  running the tool on another machine does not churn last digits;
+* a ``recorded-output`` block always takes this run's output, and its marker the
+  machine, torch version and date of this run (the page shows them).
+
+Every figure the page shows from ``docs/assets/figures/`` and every speedscope
+trace it links from ``docs/assets/traces/`` is replaced by the file its code wrote
+at the same path under the page's working directory. Review the diff before
+committing: the test suite then holds the page to all of it.
 """
 
 from __future__ import annotations
@@ -20,13 +27,16 @@ import shutil
 import tempfile
 from pathlib import Path
 
-from tutorials._book import blocks, runner
+from tutorials._book import blocks, outputs, runner
 
-MARKER = re.compile(r"^\s*<!--[-\s]*pytest-codeblocks:expected-output(-ignore-whitespace)?[-\s]*-->\s*$")
+MARKER = re.compile(
+    r"^(?P<indent>\s*)<!--[-\s]*pytest-codeblocks:(?P<kind>expected-output(?:-ignore-whitespace)?"
+    r"|recorded-output)(?P<options>[^>]*?)[-\s]*-->\s*$"
+)
 
 
 FIGURE = re.compile(r"\]\((?:\.\./)*assets/figures/([^)\s]+\.png)\)")
-TRACE = re.compile(r"assets/traces/([\w.-]+\.speedscope\.json)")
+TRACE = re.compile(r"assets/traces/([\w./-]+\.speedscope\.json)")
 
 
 def figure_names(text: str) -> list[str]:
@@ -56,7 +66,8 @@ def update_page(page: Path, root: Path) -> int:
     pre = blocks.snippet_preprocessor(load_snippet_config(root))
     expanded = blocks.expand_page(page, root, pre)
     page_blocks = blocks.page_blocks(expanded)
-    outputs: dict[int, str] = {}
+    printed: dict[int, str] = {}
+    specs: dict[int, outputs.OutputSpec] = {}
     with tempfile.TemporaryDirectory() as tmp:
         # The page runs as the tests run it: once, in a new interpreter (tutorials._book.runner).
         runnable = [b for b in page_blocks if not any("skip" in m for m in b.marks)]
@@ -66,28 +77,37 @@ def update_page(page: Path, root: Path) -> int:
             result = process.results.get(b.index)
             if result is None or result["status"] != "passed":
                 raise blocks.BlockFailure(result["message"] if result else f"{b.location}: not run")
-            outputs[b.location.page_line] = result["output"]
+            printed[b.location.page_line] = result["output"]
+            specs[b.location.page_line] = b.output_spec
         for name in figure_names(expanded.text):
             produced = Path(tmp) / name
             if not produced.is_file():
                 raise FileNotFoundError(
                     f"{page}: shows assets/figures/{name} but its code did not write {name}"
                 )
-            shutil.copyfile(produced, root / "docs" / "assets" / "figures" / name)
+            target = root / "docs" / "assets" / "figures" / name
+            target.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(produced, target)
         for name in trace_names(expanded.text):
             produced = Path(tmp) / name
             if not produced.is_file():
                 raise FileNotFoundError(
                     f"{page}: links assets/traces/{name} but its code did not write {name}"
                 )
-            (root / "docs" / "assets" / "traces").mkdir(parents=True, exist_ok=True)
-            shutil.copyfile(produced, root / "docs" / "assets" / "traces" / name)
+            target = root / "docs" / "assets" / "traces" / name
+            target.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(produced, target)
+    recorded_meta = outputs.recording_meta()
     lines = page.read_text(encoding="utf-8").split("\n")
     changed, i, out = 0, 0, []
     while i < len(lines):
+        marker = MARKER.match(lines[i])
+        if marker and marker.group("kind") == "recorded-output":
+            opts = " ".join(f'{k}="{v}"' for k, v in recorded_meta.items())
+            lines[i] = f"{marker.group('indent')}<!-- pytest-codeblocks:recorded-output {opts} -->"
         out.append(lines[i])
-        if MARKER.match(lines[i]):
-            owner = max((ln for ln in outputs if ln < i + 1), default=None)
+        if marker:
+            owner = max((ln for ln in printed if ln < i + 1), default=None)
             j = i + 1
             while j < len(lines) and not lines[j].strip():
                 out.append(lines[j])
@@ -99,8 +119,13 @@ def update_page(page: Path, root: Path) -> int:
             while not lines[k].strip().startswith(ticks):
                 k += 1
             old = lines[j + 1 : k]
-            text = outputs.get(owner, "") if owner is not None else ""
+            text = printed.get(owner, "") if owner is not None else ""
             new = [indent + ln if ln else ln for ln in text.rstrip("\n").split("\n")]
+            if marker.group("kind") != "recorded-output":
+                spec = specs.get(owner, outputs.OutputSpec())
+                shown = "\n".join(ln[len(indent):] for ln in old) + "\n"
+                if outputs.compare(shown, text.rstrip("\n") + "\n", spec) is None:
+                    new = old  # still matches: keep the page's digits
             changed += old != new
             out += [fence, *new, lines[k]]
             i = k + 1
