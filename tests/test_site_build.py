@@ -118,10 +118,17 @@ def test_lecture_page_code_is_highlighted_and_stamped(site):
     assert "language-python" in html, "pygments_lang_class must mark each block's language"
     assert "8&lt;" not in html and "--8<--" not in html, "a snippet include was not expanded"
     assert "5 blocks verified · torch 2.14.1 · CPU · 2026-01-02" in html
-    assert "assets/figures/lec03-backward-graph.png" in html
+    assert "assets/figures/lec03/backward-graph.png" in html
     assert "blocks verified" not in read(site, "getting-started/index.html"), (
         "a page edited since its record (fingerprint mismatch) must not be stamped"
     )
+
+
+def test_recorded_outputs_are_labelled_with_their_machine(site):
+    html = read(site, "lectures/12-model-optimization/index.html")
+    notes = re.findall(r'<small class="course-output-note">Recorded output · ([^<]+)</small>', html)
+    assert len(notes) == 3, notes
+    assert all("torch 2." in n and "cores" in n for n in notes), notes
 
 
 def test_lab_page_has_a_download_button_for_its_script(site):

@@ -13,10 +13,15 @@ def claims(ns, out, workdir):
     assert ns["stopper"].bad_epochs > ns["stopper"].patience, "early stopping stopped the run"
     assert len(ns["val_losses"]) < 50
     assert len(ns["ax_values"]) == len(ns["rs_values"]) == ns["n_trials"]
-    assert max(ns["ax_values"]) > 0.9 and max(ns["rs_values"]) > 0.9
-    assert {p.name for p in workdir.glob("*.png")} == {
-        "lec12-optimizers.png", "lec12-lr-schedules.png", "lec12-early-stopping.png",
-        "lec12-hpo-best-so-far.png"}
+    # Recorded outputs (chaotic across CPUs): their conclusions hold on every machine.
+    ax, rs, half = ns["ax_values"], ns["rs_values"], ns["n_trials"] // 2
+    assert max(ax) >= 0.93 and max(rs) >= 0.93, (max(ax), max(rs))
+    assert sum(ax[half:]) > sum(rs[half:]), "Ax's later trials beat random search's on average"
+    assert ns["clip_acc"][1.0] > 0.9, ns["clip_acc"]
+    assert ns["clip_acc"][None] < ns["clip_acc"][1.0] - 0.3, ns["clip_acc"]
+    assert {p.relative_to(workdir).as_posix() for p in workdir.rglob("*.png")} == {
+        "lec12/optimizers.png", "lec12/lr-schedules.png", "lec12/early-stopping.png",
+        "lec12/hpo-best-so-far.png"}
     assert "same weights as the hand-written loop: True" in out
     assert "bit-identical weights: True" in out
     assert "Unsupported global: GLOBAL print" in out

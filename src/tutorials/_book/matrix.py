@@ -18,6 +18,11 @@ page tests (``tests/test_docs_pages.py``) in a fresh pytest with
 
 It prints a table, pages × configurations, of blocks passed / executed, and exits
 non-zero when any page fails anywhere.
+
+An author hunting machine-dependent outputs wants every difference at once, not
+the first failure: ``--outputs docs/lectures/NN-slug.md`` runs that page under each
+configuration without stopping at a mismatch and lists every output block that
+differs from the page, with the reason.
 """
 
 from __future__ import annotations
@@ -59,11 +64,8 @@ def run_config(root: Path, capability: str, threads: int, select: str | None,
     """Run the page tests under one configuration; return the verified record, seconds, exit code."""
     with tempfile.TemporaryDirectory() as tmp:
         record = Path(tmp) / "verified.json"
-        env = dict(os.environ, ATEN_CPU_CAPABILITY=capability, OMP_NUM_THREADS=str(threads),
-                   MKL_NUM_THREADS=str(threads), COURSE_VERIFIED_RECORD=str(record))
-        for key in ("MKL_ENABLE_INSTRUCTIONS", "ONEDNN_MAX_CPU_ISA"):
-            env.pop(key, None)
-        env.update(CAPABILITIES[capability])
+        env = config_env(capability, threads)
+        env["COURSE_VERIFIED_RECORD"] = str(record)
         cmd = [sys.executable, "-m", "pytest", "tests/test_docs_pages.py", "-q", "-n", workers,
                "-p", "no:cacheprovider"]
         if select:
@@ -79,6 +81,43 @@ def run_config(root: Path, capability: str, threads: int, select: str | None,
         return pages, seconds, proc.returncode
 
 
+def config_env(capability: str, threads: int) -> dict[str, str]:
+    """The environment of one configuration."""
+    env = dict(os.environ, ATEN_CPU_CAPABILITY=capability, OMP_NUM_THREADS=str(threads),
+               MKL_NUM_THREADS=str(threads))
+    for key in ("MKL_ENABLE_INSTRUCTIONS", "ONEDNN_MAX_CPU_ISA"):
+        env.pop(key, None)
+    env.update(CAPABILITIES[capability])
+    return env
+
+
+def output_differences(root: Path, page: Path, capability: str, threads: int) -> list[str]:
+    """Every output block of ``page`` that differs under one configuration (the page runs to its end)."""
+    from tutorials._book import blocks, runner
+    from tutorials._book.update_outputs import load_snippet_config
+
+    pre = blocks.snippet_preprocessor(load_snippet_config(root))
+    expanded = blocks.expand_page(page.resolve(), root.resolve(), pre)
+    page_blocks = [b for b in blocks.page_blocks(expanded) if not any("skip" in m for m in b.marks)]
+    env = blocks.shell_env()
+    env.update(config_env(capability, threads))
+    with tempfile.TemporaryDirectory() as tmp:
+        process = runner.PageProcess(page_blocks, Path(tmp), env, compare=False)
+        process.wait_for(None)
+        found = []
+        for b in page_blocks:
+            result = process.results.get(b.index)
+            if result is None:
+                found.append(f"{b.location}: not run")
+            elif result["status"] != "passed":
+                found.append(result["message"])
+            elif b.expected_output is not None:
+                why = blocks.output_mismatch(b, result["output"])
+                if why:
+                    found.append(f"{b.location}: {why}")
+        return found
+
+
 def main(argv: list[str] | None = None) -> int:
     """Command-line entry point."""
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -89,6 +128,8 @@ def main(argv: list[str] | None = None) -> int:
                    help="torch threads (repeatable; default: 1 and 2)")
     p.add_argument("-n", dest="workers", default="auto", help="pytest-xdist workers (default: auto)")
     p.add_argument("--root", type=Path, default=Path.cwd(), help="repository root (default: .)")
+    p.add_argument("--outputs", type=Path, metavar="PAGE",
+                   help="list every output block of PAGE that differs, per configuration")
     args = p.parse_args(argv)
     offered = available_capabilities()
     caps = args.capability or offered
@@ -96,6 +137,17 @@ def main(argv: list[str] | None = None) -> int:
     if missing:
         p.error(f"--capability {missing[0]}: this CPU does not offer it (it offers {', '.join(offered)})")
     configs = [(c, t) for c in caps for t in (args.threads or [1, 2])]
+    if args.outputs is not None:
+        if not args.outputs.is_file():
+            p.error(f"--outputs {args.outputs}: no such page")
+        differs = False
+        for cap, threads in configs:
+            found = output_differences(args.root, args.outputs, cap, threads)
+            differs |= bool(found)
+            print(f"=== {cap}, {threads} thread(s): {len(found)} difference(s)")
+            for line in found:
+                print("  " + line.replace("\n", "\n    "))
+        return 1 if differs else 0
     results, failed = {}, False
     for cap, threads in configs:
         pages, seconds, code = run_config(args.root, cap, threads, args.select, args.workers)

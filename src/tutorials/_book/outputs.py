@@ -208,7 +208,7 @@ def machine_label() -> str:
     except OSError:
         pass
     capability = torch.backends.cpu.get_cpu_capability()
-    return f"{model} · {os.cpu_count()} cores · {capability} · {torch.get_num_threads()} threads"
+    return f"{model} · {os.cpu_count()} cores · {capability}"
 
 
 def recording_meta() -> dict[str, str]:

@@ -3,8 +3,8 @@
 The code of the chapter ``docs/lectures/12-model-optimization.md``, in the order
 the page shows it. Run it top to bottom with
 ``python -m tutorials.lectures.lec12_model_optimization``; it writes the
-chapter's figures into the current directory and its checkpoints into a
-temporary one.
+chapter's figures into ``lec12/`` under the current directory and its
+checkpoints and logs into a temporary folder.
 """
 
 # --8<-- [start:imports]
@@ -22,7 +22,9 @@ torch.manual_seed(0)
 # differently than over 1, and the page prints results to 4 digits (section 9).
 previous_threads = torch.get_num_threads()
 torch.set_num_threads(1)
-workdir = Path(tempfile.mkdtemp())  # checkpoints and logs of this page
+OUT = Path("lec12")  # this chapter's figures go here
+OUT.mkdir(exist_ok=True)
+workdir = Path(tempfile.mkdtemp())  # checkpoints and logs: a temporary folder
 # --8<-- [end:imports]
 
 # --8<-- [start:data]
@@ -148,7 +150,8 @@ for ax, title in zip(axes, ("training loss", "validation loss")):
 axes[0].legend()
 fig.suptitle("Four optimizers, same model, data, start and budget")
 fig.tight_layout()
-fig.savefig("lec12-optimizers.png", dpi=110)
+fig.savefig(OUT / "optimizers.png", dpi=110)
+print(f"wrote {OUT / 'optimizers.png'}")
 plt.close(fig)
 # --8<-- [end:plot_optimizers]
 
@@ -182,7 +185,8 @@ ax.set(title="Learning rate of each optimizer step (peak 0.05)",
 ax.grid(alpha=0.3)
 ax.legend(fontsize=8)
 fig.tight_layout()
-fig.savefig("lec12-lr-schedules.png", dpi=110)
+fig.savefig(OUT / "lr-schedules.png", dpi=110)
+print(f"wrote {OUT / 'lr-schedules.png'}")
 plt.close(fig)
 # --8<-- [end:plot_schedules]
 
@@ -210,12 +214,14 @@ print(f"total grad norm before {norm:.2f}, after clipping {after:.4f}")
 # --8<-- [end:clip_norm]
 
 # --8<-- [start:clip_train]
+clip_acc = {}
 for clip in (None, 1.0):
     # SGD + momentum with an LR 12x too large
     run = train_run(data, lambda p: torch.optim.SGD(p, lr=0.6, momentum=0.9),
                     epochs=5, batch_size=64, seed=0, device=device,
                     init_state=init_state, clip=clip)
     h = run["history"][-1]
+    clip_acc[clip] = h["val_accuracy"]
     print(f"lr 0.6, clip {clip}: val acc {h['val_accuracy']:.4f}  "
           f"mean grad norm in the last epoch {h['grad_norm']:.3g}")
 # --8<-- [end:clip_train]
@@ -412,7 +418,8 @@ ax.set(title="Early stopping", xlabel="epoch", ylabel="loss", yscale="log")
 ax.grid(alpha=0.3)
 ax.legend(fontsize=8)
 fig.tight_layout()
-fig.savefig("lec12-early-stopping.png", dpi=110)
+fig.savefig(OUT / "early-stopping.png", dpi=110)
+print(f"wrote {OUT / 'early-stopping.png'}")
 plt.close(fig)
 # --8<-- [end:plot_early_stopping]
 
@@ -523,7 +530,8 @@ for a in (left, right):
     a.grid(alpha=0.3)
 left.legend(loc="lower right")
 fig.tight_layout()
-fig.savefig("lec12-hpo-best-so-far.png", dpi=110)
+fig.savefig(OUT / "hpo-best-so-far.png", dpi=110)
+print(f"wrote {OUT / 'hpo-best-so-far.png'}")
 plt.close(fig)
 # --8<-- [end:plot_hpo]
 
