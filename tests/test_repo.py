@@ -49,7 +49,7 @@ def test_constraints_pin_the_tested_set_and_pyproject_has_lower_bounds():
     assert any(d.startswith("mkdocs>=") and "<2" in d for d in deps), "Material needs mkdocs<2"
     names = {re.split(r"[<>=\[ ]", d)[0].lower() for d in deps}
     for required in ("torch", "torchvision", "mkdocs-material", "mkdocs-jupyter", "mkdocstrings",
-                     "pymdown-extensions", "pytest", "pytest-codeblocks", "pytest-socket", "ax-platform",
+                     "pymdown-extensions", "pytest", "pytest-socket", "ax-platform",
                      "tensorboard"):
         assert required in names, f"{required} missing from pyproject.toml"
         assert required.replace("-", "_") in {k.lower().replace("-", "_") for k in pins}, (

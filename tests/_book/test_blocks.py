@@ -122,6 +122,18 @@ def test_update_outputs_fills_output_blocks(repo):
     assert update_page(page, repo) == 1
     assert f"{FENCE}text\n12.566\n{FENCE}" in page.read_text()
 
+    # digits that still match (to the precision written) are kept; a recorded output
+    # always takes this run's text, and its marker this run's machine, torch and date
+    page.write_text(f'{FENCE}python\nimport math\n--8<-- "pkg/mod.py:area"\n{FENCE}\n\n'
+                    f"<!-- pytest-codeblocks:expected-output -->\n{FENCE}text\n12.567\n{FENCE}\n\n"
+                    f"{FENCE}python\nprint('took', 3, 'ms')\n{FENCE}\n\n"
+                    f'<!-- pytest-codeblocks:recorded-output machine="old" torch="1.0" date="2020-01-01" -->\n'
+                    f"{FENCE}text\ntook 9 ms\n{FENCE}\n")
+    assert update_page(page, repo) == 1
+    text = page.read_text()
+    assert f"{FENCE}text\n12.567\n{FENCE}" in text and f"{FENCE}text\ntook 3 ms\n{FENCE}" in text
+    assert 'machine="old"' not in text and 'torch="2.' in text and "cores" in text
+
 
 def test_page_code_does_not_inherit_future_annotations(repo):
     e = expand(repo, f"{FENCE}python\ndef f(x: Undefined) -> None:\n    pass\n{FENCE}\n")
