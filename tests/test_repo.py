@@ -76,3 +76,6 @@ def test_publishing_workflow_tests_then_builds_with_labs_executed():
     assert "actions/deploy-pages" in pages
     ci = (ROOT / ".github" / "workflows" / "ci.yml").read_text()
     assert "bash .ci/run" in ci and "pull_request" in ci
+    # a job builds with the docs extra alone; a job runs the pages under the baseline capability
+    assert 'pip install -c constraints.txt -e ".[docs]"' in ci and "mkdocs build --strict" in ci
+    assert "python -m tutorials._book.matrix --capability default" in ci
