@@ -19,6 +19,7 @@ def test_one_kill_run_reports_bit_identity(tmp_path):
     assert not (tmp_path / "run-000").exists(), "a passing run's directory is removed unless --keep"
 
 
-def test_bad_option_is_named():
-    with pytest.raises(ValueError, match="--per-run must be at least 1, got 0"):
-        kill_benchmark.main(["--per-run", "0"])
+def test_bad_option_is_a_usage_error(usage_error, tmp_path):
+    err = usage_error(kill_benchmark.main, ["--per-run", "0", "--out-dir", str(tmp_path / "out")])
+    assert "argument --per-run: expected a positive integer, got '0'" in err
+    assert not (tmp_path / "out").exists()

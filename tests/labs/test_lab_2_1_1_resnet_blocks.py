@@ -55,10 +55,14 @@ def test_short_training_learns_the_digits():
 
 
 @pytest.mark.parametrize("argv,message", [
-    (["--epochs", "0"], "--epochs must be at least 1"),
-    (["--lr", "-1"], "--lr must be a positive number"),
-    (["--data-dir", "/nonexistent/cifar"], "no cifar-10-batches-py/ folder"),
+    (["--epochs", "0"], "argument --epochs: expected a positive integer, got '0'"),
+    (["--lr", "-1"], "argument --lr: expected a positive number, got '-1'"),
+    (["--data-dir", "/nonexistent/cifar"], "--data-dir /nonexistent/cifar: no cifar-10-batches-py/ folder"),
+    (["--batch-size", "2000"], "--batch-size 2000 is larger than the 1438 training images: no full batch"),
+    (["--limit", "10"], "--batch-size 32 is larger than the 10 training images (--limit 10)"),
 ])
-def test_bad_inputs_are_clear_errors(argv, message, tmp_path):
-    with pytest.raises((ValueError, FileNotFoundError), match=message):
-        lab.main([*argv, "--dry-run", "--device", "cpu"])
+def test_bad_inputs_are_usage_errors(argv, message, tmp_path, usage_error):
+    out = tmp_path / "out"
+    err = usage_error(lab.main, [*argv, "--dry-run", "--device", "cpu", "--out-dir", str(out)])
+    assert message in err
+    assert not out.exists()

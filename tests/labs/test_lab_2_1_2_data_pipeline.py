@@ -49,22 +49,23 @@ def test_files_are_written(results):
     assert (results["_out"] / "lab_2_1_2_throughput.png").stat().st_size > 10_000
 
 
-def test_bad_grid_values_are_rejected():
-    with pytest.raises(ValueError, match="--workers must be integers >= 0"):
-        lab.main(["--workers=-1,2", "--device", "cpu"])
-    with pytest.raises(ValueError, match="--batch-sizes must be integers >= 1"):
-        lab.main(["--batch-sizes", "0", "--device", "cpu"])
-    with pytest.raises(ValueError, match="--repeats must be >= 1"):
-        lab.main(["--repeats", "0", "--device", "cpu"])
+def test_bad_grid_values_are_usage_errors(usage_error):
+    err = usage_error(lab.main, ["--workers=-1,2", "--device", "cpu"])
+    assert "argument --workers: expected comma-separated non-negative integers, got '-1,2'" in err
+    err = usage_error(lab.main, ["--batch-sizes", "0", "--device", "cpu"])
+    assert "argument --batch-sizes: expected comma-separated positive integers, got '0'" in err
+    err = usage_error(lab.main, ["--repeats", "0", "--device", "cpu"])
+    assert "argument --repeats: expected a positive integer, got '0'" in err
 
 
-def test_bad_pin_memory_value_is_a_usage_error(capsys):
-    with pytest.raises(SystemExit):
-        lab.main(["--pin-memory", "maybe"])
-    assert "expected true/false values" in capsys.readouterr().err
+def test_bad_pin_memory_value_is_a_usage_error(usage_error):
+    err = usage_error(lab.main, ["--pin-memory", "maybe"])
+    assert "argument --pin-memory: expected true/false values (comma-separated), got 'maybe'" in err
 
 
-def test_missing_data_dir_names_the_folder(tmp_path):
+def test_missing_data_dir_names_the_folder(tmp_path, usage_error):
     missing = tmp_path / "no-such-folder"
-    with pytest.raises(FileNotFoundError, match="no-such-folder"):
-        lab.main(["--dry-run", "--device", "cpu", "--data-dir", str(missing)])
+    err = usage_error(lab.main, ["--dry-run", "--device", "cpu", "--data-dir", str(missing),
+                                 "--out-dir", str(tmp_path / "out")])
+    assert f"--data-dir: image folder '{missing}' does not exist" in err
+    assert not (tmp_path / "out").exists()

@@ -48,15 +48,15 @@ def test_results_file_is_written(results):
     assert saved["dry_run"] is True and saved["device"] == "CPU"
 
 
-def test_bad_sizes_are_rejected():
-    with pytest.raises(ValueError, match="--sizes must be positive"):
-        lab.main(["--sizes", "0,16", "--device", "cpu"])
+def test_bad_sizes_are_a_usage_error(usage_error):
+    err = usage_error(lab.main, ["--sizes", "0,16", "--device", "cpu"])
+    assert "argument --sizes: expected comma-separated positive integers, got '0,16'" in err
 
 
-def test_cuda_request_without_gpu_is_a_clear_error():
+def test_cuda_request_without_gpu_is_a_usage_error(usage_error):
     if torch.cuda.is_available():
         res = lab.main(["--dry-run", "--device", "cuda"])
         assert all("CUDA peak MB" in r for r in res["memory"])
     else:
-        with pytest.raises(RuntimeError, match="--device cuda was requested"):
-            lab.main(["--dry-run", "--device", "cuda"])
+        err = usage_error(lab.main, ["--dry-run", "--device", "cuda"])
+        assert "--device cuda was requested" in err

@@ -32,14 +32,17 @@ def test_results_and_plot_written(results):
     assert (results["_out"] / "lab_2_1_4_precisions.png").is_file()
 
 
-def test_fp16_on_cpu_is_a_clear_error():
-    with pytest.raises(ValueError, match="fp16 autocast with GradScaler is a CUDA path"):
-        lab.main(["--dry-run", "--device", "cpu", "--precisions", "fp32,fp16"])
+def test_fp16_on_cpu_is_a_usage_error(usage_error, tmp_path):
+    err = usage_error(lab.main, ["--dry-run", "--device", "cpu", "--precisions", "fp32,fp16",
+                                 "--out-dir", str(tmp_path / "out")])
+    assert "--precisions fp16 needs CUDA, the device is cpu" in err
+    assert "fp16 autocast with GradScaler is a CUDA path" in err
+    assert not (tmp_path / "out").exists()
 
 
-def test_unknown_precision_is_rejected():
-    with pytest.raises(ValueError, match="unknown mode 'fp8'"):
-        lab.main(["--dry-run", "--device", "cpu", "--precisions", "fp8"])
+def test_unknown_precision_is_a_usage_error(usage_error):
+    err = usage_error(lab.main, ["--dry-run", "--device", "cpu", "--precisions", "fp8"])
+    assert "argument --precisions: unknown mode 'fp8' in 'fp8'; expected auto or comma-separated" in err
 
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")

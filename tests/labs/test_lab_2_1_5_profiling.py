@@ -49,6 +49,7 @@ def test_both_pipelines_give_the_same_images(tmp_path):
     assert torch.allclose(rotated, x.float() / 255.0, atol=1e-5)  # 0 degrees: identity
 
 
-def test_bad_batch_size_is_rejected():
-    with pytest.raises(ValueError, match="--batch-size must be >= 1"):
-        lab.main(["--batch-size", "0", "--device", "cpu"])
+def test_bad_batch_size_is_a_usage_error(usage_error, tmp_path):
+    err = usage_error(lab.main, ["--batch-size", "0", "--device", "cpu", "--out-dir", str(tmp_path / "o")])
+    assert "argument --batch-size: expected a positive integer, got '0'" in err
+    assert not (tmp_path / "o").exists()

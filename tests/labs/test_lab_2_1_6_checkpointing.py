@@ -1,6 +1,19 @@
-"""Lab 2.1.6: resume by re-running, bit-identical after SIGKILLs, corrupt checkpoints skipped."""
+"""Lab 2.1.6: resume by re-running, bit-identical after SIGKILLs, corrupt checkpoints skipped.
+
+Resuming with other options is refused (naming option, saved and new value);
+--allow-config-change applies the changes it permits; a finished run says so;
+Ctrl-C names the checkpoint to resume from; the kill demo fails on an unreadable
+checkpoint.
+"""
 
 import json
+import math
+import shlex
+import shutil
+import signal
+import subprocess
+import sys
+import time
 
 import pytest
 import torch
@@ -70,17 +83,6 @@ def test_corrupt_and_truncated_checkpoints_are_skipped_and_named(reference, tmp_
     assert lab.same_weights(got, ref_weights)
 
 
-def test_resuming_with_other_options_is_refused(tmp_path):
-    lab.main(["--dry-run", "--out-dir", str(tmp_path)])
-    with pytest.raises(ValueError, match="same options or a new --out-dir"):
-        lab.main(["--dry-run", "--seed", "1", "--out-dir", str(tmp_path)])
-
-
-def test_bad_option_is_named():
-    with pytest.raises(ValueError, match="--save-every must be at least 1"):
-        lab.main(["--save-every", "0"])
-
-
 def test_foreign_checkpoint_names_the_mismatch(tmp_path):
     lab.main(["--dry-run", "--out-dir", str(tmp_path)])
     state = read_checkpoint(sorted((tmp_path / "checkpoints").glob("ckpt-*.pt"))[-1])
@@ -89,3 +91,169 @@ def test_foreign_checkpoint_names_the_mismatch(tmp_path):
     msg = r"shape mismatches 0.bias: checkpoint \(128,\) vs model \(16,\)"
     with pytest.raises(CheckpointError, match=msg):
         load_model_state(lab.make_model(hidden=16), state["model"], source="x.pt")
+
+
+# ---- one checkpoint, one configuration ---------------------------------------------
+
+BASE = ["--epochs", "1", "--hidden", "16", "--save-every", "10", "--device", "cpu"]  # 23 steps
+
+
+@pytest.fixture(scope="module")
+def finished_run(tmp_path_factory):
+    out = tmp_path_factory.mktemp("finished") / "run"
+    lab.main([*BASE, "--out-dir", str(out)])
+    return out
+
+
+@pytest.fixture
+def run_copy(finished_run, tmp_path):
+    """A private copy of a finished one-epoch run (checkpoints at steps 10, 20, 23)."""
+    out = tmp_path / "run"
+    shutil.copytree(finished_run, out)
+    return out
+
+
+def _contents(out):
+    return {p.relative_to(out): p.read_bytes() for p in sorted(out.rglob("*")) if p.is_file()}
+
+
+@pytest.mark.parametrize("change, message", [
+    (["--lr", "0.1"], "--lr 0.1 differs from the checkpoint's lr 0.05 in {ckpt}; "
+                      "use the same value, another --out-dir, or --allow-config-change"),
+    (["--epochs", "2"], "--epochs 2 differs from the checkpoint's epochs 1 in {ckpt}; "
+                        "use the same value, another --out-dir, or --allow-config-change"),
+    (["--batch-size", "32"], "--batch-size 32 differs from the checkpoint's batch_size 64 in {ckpt}; "
+                             "use the same value or another --out-dir (--allow-config-change cannot "
+                             "change --batch-size: "),
+    (["--patience", "0", "--threads", "2"],
+     "--patience 0 differs from the checkpoint's patience 3, --threads 2 differs from the checkpoint's "
+     "threads 1 in {ckpt}; use the same values, another --out-dir, or --allow-config-change"),
+    (["--seed", "1", "--allow-config-change"],
+     "--seed 1 differs from the checkpoint's seed 0 in {ckpt}; use the same value or another --out-dir "
+     "(--allow-config-change cannot change --seed: it chooses the train/validation split"),
+])
+def test_resuming_with_other_options_is_refused(run_copy, change, message, usage_error):
+    before = _contents(run_copy)
+    err = usage_error(lab.main, [*BASE, *change, "--out-dir", str(run_copy)])
+    assert message.format(ckpt=run_copy / "checkpoints" / "ckpt-00000023.pt") in err
+    assert _contents(run_copy) == before, "a refused resume leaves the run untouched"
+
+
+def test_options_that_do_not_shape_training_may_change(run_copy, capsys):
+    again = lab.main([*BASE, "--save-every", "3", "--keep-last", "1", "--progress", "off", "--verbose",
+                      "--step-delay", "0", "--out-dir", str(run_copy)])
+    assert again["already_finished"] is True
+
+
+def test_a_finished_run_says_so(run_copy, capsys):
+    before = _contents(run_copy)
+    again = lab.main([*BASE, "--out-dir", str(run_copy)])
+    out = capsys.readouterr().out
+    assert (f"the run in {run_copy} is already finished (1 of 1 epochs done): final model "
+            f"{run_copy / lab.FINAL_WEIGHTS}, summary {run_copy / lab.SUMMARY}; use another --out-dir") in out
+    assert again["already_finished"] is True and again["global_step"] == 23
+    assert _contents(run_copy) == before
+
+
+def test_allow_config_change_continues_with_the_new_values(run_copy, capsys):
+    argv = [*BASE, "--epochs", "2", "--lr", "0.1", "--allow-config-change", "--progress", "on",
+            "--out-dir", str(run_copy)]
+    summary = lab.main(argv)
+    captured = capsys.readouterr()
+    assert summary["epochs_run"] == 2 and summary["global_step"] == 46
+    assert summary["config_changes"] == [{"step": 23, "option": "epochs", "from": 1, "to": 2},
+                                         {"step": 23, "option": "lr", "from": 0.05, "to": 0.1}]
+    assert "note: --allow-config-change: lr 0.05 -> 0.1 from step 23 on" in captured.out
+    assert "/46" in captured.err, "the progress bar counts the steps of the longer run"
+    state = read_checkpoint(run_copy / "checkpoints" / "ckpt-00000046.pt")
+    assert state["config"]["lr"] == 0.1 and state["config"]["epochs"] == 2
+    assert state["scheduler"]["base_lrs"] == [0.1] and state["scheduler"]["T_max"] == 46
+    # the new values are now the run's: the same command finds it finished
+    assert lab.main(argv)["already_finished"] is True
+
+
+def test_replanned_schedule_follows_the_new_cosine():
+    param = torch.nn.Parameter(torch.zeros(1))
+    opt = torch.optim.SGD([param], lr=0.05)
+    sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=10)
+    for _ in range(4):
+        opt.step()
+        sched.step()
+    lab.replan_schedule(opt, sched, lr=0.1, total_steps=20)
+    lrs = []
+    for _ in range(16):
+        lrs.append(opt.param_groups[0]["lr"])
+        opt.step()
+        sched.step()
+    assert lrs == pytest.approx([0.1 * (1 + math.cos(math.pi * t / 20)) / 2 for t in range(4, 20)], abs=1e-12)
+
+
+def test_bad_option_is_a_usage_error(usage_error, tmp_path):
+    err = usage_error(lab.main, ["--save-every", "0", "--out-dir", str(tmp_path / "run")])
+    assert "argument --save-every: expected a positive integer, got '0'" in err
+    assert not (tmp_path / "run").exists()
+
+
+# ---- Ctrl-C and the kill demo -------------------------------------------------------
+
+
+def test_ctrl_c_names_the_checkpoint_and_the_command_to_resume(reference, tmp_path):
+    """SIGINT after the first checkpoint: exit 130, one line, no traceback; the command resumes."""
+    out = tmp_path / "run"
+    argv = [*FAST, "--step-delay", "0.05", "--out-dir", str(out)]
+    # a shell may start background jobs with SIGINT ignored: give the child the default
+    proc = subprocess.Popen([sys.executable, "-m", lab.MODULE, *argv], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+    deadline = time.monotonic() + 120
+    while not list(out.glob("checkpoints/ckpt-*.pt")):
+        assert proc.poll() is None and time.monotonic() < deadline, proc.communicate()
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGINT)
+    stdout, stderr = proc.communicate(timeout=60)
+    assert proc.returncode == 130, (stdout, stderr)
+    assert "Traceback" not in stderr and not (out / lab.FINAL_WEIGHTS).exists()
+    newest = sorted(out.glob("checkpoints/ckpt-*.pt"))[-1]
+    assert stderr.splitlines()[-1] == (f"interrupted: resume from {newest} by running the same command "
+                                       f"again: python -m {lab.MODULE} {shlex.join(argv)}")
+    summary = lab.main([*FAST, "--out-dir", str(out)])  # same options (--step-delay may differ)
+    got = torch.load(out / lab.FINAL_WEIGHTS, weights_only=True)
+    assert summary["global_step"] == reference[0]["global_step"]
+    assert lab.same_weights(got, reference[1]), "resumed after Ctrl-C: bit-identical"
+
+
+def test_kill_demo_fails_on_an_unreadable_checkpoint(tmp_path, monkeypatch, capsys):
+    """The demo's runs in this process; the "killed" run leaves a truncated checkpoint."""
+    def run_here(cmd, **kwargs):  # the reference run, without a subprocess
+        lab.main(cmd[3:])
+
+    def truncating_kills(cmd, kills, seed, max_steps, after_kill=None):
+        lab.main(cmd[3:])
+        newest = sorted((tmp_path / "interrupted" / "checkpoints").glob("ckpt-*.pt"))[-1]
+        newest.write_bytes(newest.read_bytes()[:100])
+        after_kill()
+        return [5]
+
+    monkeypatch.setattr(lab.subprocess, "run", run_here)
+    monkeypatch.setattr(lab, "run_with_kills", truncating_kills)
+    with pytest.raises(SystemExit) as exc:
+        lab.main(["--demo-kill", "--dry-run", "--hidden", "16", "--out-dir", str(tmp_path)])
+    ckpts = tmp_path / "interrupted" / "checkpoints"
+    assert exc.value.code == f"kill demo failed: 1 unreadable checkpoint(s) in {ckpts}"
+    err = capsys.readouterr().err
+    assert f"unreadable checkpoint: {ckpts / 'ckpt-00000023.pt'}: checksum mismatch" in err
+
+
+def test_ctrl_c_before_the_first_checkpoint_leaves_no_directory(tmp_path, monkeypatch, capsys):
+    out = tmp_path / "new" / "run"
+
+    def interrupted(args):
+        (out / "checkpoints").mkdir(parents=True)  # what the run creates before its first save
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(lab, "train", interrupted)
+    with pytest.raises(SystemExit) as exc:
+        lab.main([*BASE, "--out-dir", str(out)])
+    assert exc.value.code == 130 and not (tmp_path / "new").exists()
+    assert capsys.readouterr().err.startswith("interrupted before the first checkpoint: nothing to resume; "
+                                              f"this command starts over: python -m {lab.MODULE} ")

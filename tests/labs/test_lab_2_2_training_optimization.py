@@ -106,16 +106,18 @@ def test_files_are_written_and_threads_restored(results):
     assert torch.get_num_threads() == results["_threads_before"]
 
 
-@pytest.mark.parametrize("argv, match", [
-    (["--epochs", "0"], "--epochs must be >= 1"),
+@pytest.mark.parametrize("argv, message", [
+    (["--epochs", "0"], "argument --epochs: expected a positive integer, got '0'"),
     (["--amp", "fp16", "--device", "cpu"], "--amp fp16 needs CUDA"),
-    (["--batch-size", "30", "--accum-steps", "4", "--device", "cpu"], "divisible by --accum-steps"),
+    (["--batch-size", "30", "--accum-steps", "4", "--device", "cpu"],
+     "--batch-size 30 must be divisible by --accum-steps 4"),
 ])
-def test_bad_options_are_clear_errors(argv, match):
+def test_bad_options_are_usage_errors(argv, message, usage_error, tmp_path):
     if "fp16" in argv and torch.cuda.is_available():
         pytest.skip("fp16 is valid on a CUDA machine")
-    with pytest.raises(ValueError, match=match):
-        lab.main(["--dry-run", *argv])
+    err = usage_error(lab.main, ["--dry-run", *argv, "--out-dir", str(tmp_path / "out")])
+    assert message in err
+    assert not (tmp_path / "out").exists()
 
 
 def test_unknown_amp_mode_is_rejected_by_the_parser(capsys):

@@ -33,20 +33,23 @@ import torch
 
 from tutorials.checkpoint import read_checkpoint
 from tutorials.labs import lab_2_1_6_checkpointing as lab
-from tutorials.labs._cli import write_results
+from tutorials.labs._cli import guard_run, non_negative_int, positive_int, write_results
 from tutorials.reporting import format_table
 
 
 def build_parser() -> argparse.ArgumentParser:
     """The benchmark's command-line options."""
     p = argparse.ArgumentParser(description="SIGKILL the checkpointing lab many times; check bit-identity.")
-    p.add_argument("--kills", type=int, default=200, help="total SIGKILLs (default: %(default)s)")
-    p.add_argument("--per-run", type=int, default=20,
+    p.add_argument("--kills", type=positive_int, default=200, help="total SIGKILLs (default: %(default)s)")
+    p.add_argument("--per-run", type=positive_int, default=20,
                    help="kills per resumed run; each run starts in a fresh directory (default: %(default)s)")
-    p.add_argument("--seed", type=int, default=0, help="seeds the kill moments (default: %(default)s)")
-    p.add_argument("--epochs", type=int, default=3, help="epochs of each training run (default: %(default)s)")
-    p.add_argument("--hidden", type=int, default=128, help="hidden width of the model (default: %(default)s)")
-    p.add_argument("--save-every", type=int, default=1,
+    p.add_argument("--seed", type=non_negative_int, default=0,
+                   help="seeds the kill moments (default: %(default)s)")
+    p.add_argument("--epochs", type=positive_int, default=3,
+                   help="epochs of each training run (default: %(default)s)")
+    p.add_argument("--hidden", type=positive_int, default=128,
+                   help="hidden width of the model (default: %(default)s)")
+    p.add_argument("--save-every", type=positive_int, default=1,
                    help="optimizer steps between checkpoints; 1 makes kills inside writes common "
                         "(default: %(default)s)")
     p.add_argument("--out-dir", default="kill_bench",
@@ -66,10 +69,12 @@ def _run_args(args: argparse.Namespace) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> dict:
     """Run the benchmark and return its figures (``ok`` is False on any failure)."""
-    args = build_parser().parse_args(argv)
-    for name in ("kills", "per_run", "epochs", "hidden", "save_every"):
-        if getattr(args, name) < 1:
-            raise ValueError(f"--{name.replace('_', '-')} must be at least 1, got {getattr(args, name)}")
+    args = build_parser().parse_args(argv)  # bad values: a usage error (exit status 2)
+    with guard_run("the kill benchmark", args.out_dir):  # Ctrl-C: a message and exit status 130
+        return _run(args)
+
+
+def _run(args: argparse.Namespace) -> dict:
     out = Path(args.out_dir)
     out.mkdir(parents=True, exist_ok=True)
     run_args = _run_args(args)

@@ -29,7 +29,6 @@
 from __future__ import annotations
 
 import argparse
-import math
 import time
 from pathlib import Path
 
@@ -38,10 +37,18 @@ import torch.nn.functional as F
 from torch.utils.data import DataLoader, TensorDataset
 
 from tutorials.datasets import cifar10_images, digits_images
-from tutorials.labs._cli import script_argv, write_results
+from tutorials.labs._cli import (
+    guard_run,
+    non_negative_int,
+    pick_device_or_exit,
+    positive_float,
+    positive_int,
+    script_argv,
+    write_results,
+)
 from tutorials.reporting import format_table
 from tutorials.resnet import BasicBlock, Bottleneck, resnet18, resnet50
-from tutorials.runtime import DEVICE_CHOICES, device_label, pick_device
+from tutorials.runtime import DEVICE_CHOICES, device_label
 
 AMP_DTYPES = {"off": None, "bf16": torch.bfloat16, "fp16": torch.float16}
 
@@ -228,7 +235,9 @@ def plot_losses(losses: list[float], title: str, path: Path) -> None:
 #
 # `main` runs the three parts and returns the measured figures; `--dry-run`
 # trains on two batches so the course's test suite can run the whole lab in
-# seconds.
+# seconds. Bad option values (`--lr 0`, `--epochs 0`, a `--batch-size` larger
+# than the training set, a `--data-dir` without CIFAR-10) stop with a usage line
+# and a message naming the option (exit status 2), before any work.
 
 # %%
 def build_parser() -> argparse.ArgumentParser:
@@ -237,18 +246,18 @@ def build_parser() -> argparse.ArgumentParser:
         description="Lab 2.1.1: ResNet from BasicBlock and Bottleneck, checked against "
                     "torchvision and trained on small images."
     )
-    p.add_argument("--epochs", type=int, default=3,
+    p.add_argument("--epochs", type=positive_int, default=3,
                    help="passes over the training set (default: %(default)s)")
-    p.add_argument("--batch-size", type=int, default=32,
+    p.add_argument("--batch-size", type=positive_int, default=32,
                    help="images per training step (default: %(default)s)")
-    p.add_argument("--lr", type=float, default=3e-3,
+    p.add_argument("--lr", type=positive_float, default=3e-3,
                    help="peak learning rate of the one-cycle schedule (default: %(default)s)")
-    p.add_argument("--width", type=int, default=16,
+    p.add_argument("--width", type=positive_int, default=16,
                    help="channels of the first stage; torchvision uses 64 (default: %(default)s)")
     p.add_argument("--small-input", action="store_true",
                    help="3×3 stride-1 stem without max-pool, for 32×32 images; 16× the "
                         "compute (default: %(default)s)")
-    p.add_argument("--seed", type=int, default=0, help="random seed (default: %(default)s)")
+    p.add_argument("--seed", type=non_negative_int, default=0, help="random seed (default: %(default)s)")
     p.add_argument("--device", choices=DEVICE_CHOICES, default="auto",
                    help="where to run (default: %(default)s)")
     p.add_argument("--amp", choices=tuple(AMP_DTYPES), default="off",
@@ -256,7 +265,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--data-dir", default=None,
                    help="folder holding cifar-10-batches-py to train on CIFAR-10 instead of "
                         "the digits (default: %(default)s, the digits)")
-    p.add_argument("--limit", type=int, default=None,
+    p.add_argument("--limit", type=positive_int, default=None,
                    help="use at most this many training and test images (default: %(default)s)")
     p.add_argument("--out-dir", default=None,
                    help="write lab_2_1_1_results.json and the loss curve PNG here "
@@ -268,18 +277,30 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> dict:
     """Run the lab and return its figures (see the tables it prints)."""
-    args = build_parser().parse_args(argv)
-    for flag in ("epochs", "batch_size", "width"):
-        if getattr(args, flag) < 1:
-            raise ValueError(f"--{flag.replace('_', '-')} must be at least 1, "
-                             f"got {getattr(args, flag)}")
-    if not (args.lr > 0 and math.isfinite(args.lr)):
-        raise ValueError(f"--lr must be a positive number, got {args.lr}")
-    device = pick_device(args.device)
+    parser = build_parser()
+    args = parser.parse_args(argv)  # bad values: a usage error (exit status 2)
+    device = pick_device_or_exit(parser, args.device)
     args.max_steps = 2 if args.dry_run else None
+    given_limit = args.limit
     if args.dry_run and args.limit is None:
         args.limit = 4 * args.batch_size
-    train_set, test_set, data_name = load_data(args.data_dir, args.limit, args.seed)
+    try:
+        train_set, test_set, data_name = load_data(args.data_dir, args.limit, args.seed)
+    except FileNotFoundError as err:  # --data-dir without cifar-10-batches-py/
+        if args.data_dir is None:
+            raise
+        parser.error(str(err))
+    if len(train_set) < args.batch_size:  # drop_last: not a single training step
+        limit = f" (--limit {given_limit})" if given_limit is not None else ""
+        parser.error(f"--batch-size {args.batch_size} is larger than the {len(train_set)} training "
+                     f"images{limit}: no full batch to train on")
+    with guard_run("Lab 2.1.1", args.out_dir):  # Ctrl-C: a message and exit status 130
+        return _run(args, device, train_set, test_set, data_name)
+
+
+def _run(args: argparse.Namespace, device: torch.device, train_set: TensorDataset,
+         test_set: TensorDataset, data_name: str) -> dict:
+    """The body of :func:`main`, with the options checked and the data loaded."""
     torch.manual_seed(args.seed)
     print(f"device: {device_label(device)} · torch {torch.__version__}")
 

@@ -43,10 +43,20 @@ from torch import nn
 from torchvision.transforms import v2
 
 from tutorials.imagefolder import ImageFolderDataset, write_digit_folder
-from tutorials.labs._cli import script_argv, write_results
+from tutorials.labs._cli import (
+    guard_run,
+    int_at_least,
+    int_list,
+    non_negative_int,
+    pick_device_or_exit,
+    positive_float,
+    positive_int,
+    script_argv,
+    write_results,
+)
 from tutorials.loader_bench import LoaderThroughput, best_setting, measure_loader, sweep
 from tutorials.reporting import format_table
-from tutorials.runtime import DEVICE_CHOICES, device_label, pick_device
+from tutorials.runtime import DEVICE_CHOICES, device_label
 
 # %% [markdown]
 # ## 1. The dataset and its per-image cost
@@ -227,18 +237,20 @@ def plot(grid: list[dict], rates: dict[int, float], e2e: list[dict], path: Path)
 #
 # `main` runs the four parts and returns the measured figures; `--dry-run` makes
 # every part tiny so the course's test suite can run the whole lab in seconds.
+# Bad option values (`--workers 1,x`, `--threads -1`, a missing `--data-dir`) stop
+# with a usage line and a message naming the option (exit status 2).
 
 # %%
-def _int_list(text: str) -> list[int]:
-    return [int(v) for v in text.split(",") if v.strip()]
-
-
 def _bool_list(text: str) -> list[bool]:
+    """``type=`` for comma-separated true/false values (``--pin-memory``)."""
     table = {"true": True, "on": True, "1": True, "false": False, "off": False, "0": False}
     try:
-        return [table[v.strip().lower()] for v in text.split(",") if v.strip()]
-    except KeyError as err:
-        raise argparse.ArgumentTypeError(f"expected true/false values, got {text!r}") from err
+        values = [table[v.strip().lower()] for v in text.split(",")]
+    except KeyError:
+        values = []
+    if not values:
+        raise argparse.ArgumentTypeError(f"expected true/false values (comma-separated), got {text!r}")
+    return values
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -251,24 +263,25 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--data-dir", default=None,
                    help="an image folder root/<class>/<image> to use instead of the "
                         "generated digits (default: %(default)s)")
-    p.add_argument("--images-per-class", type=int, default=50,
+    p.add_argument("--images-per-class", type=positive_int, default=50,
                    help="digit images written per class, 10 classes (default: %(default)s)")
-    p.add_argument("--image-size", type=int, default=64,
+    p.add_argument("--image-size",
+                   type=int_at_least(8, "an integer >= 8 (the CNN halves it three times)"), default=64,
                    help="side of the written images and of the crops (default: %(default)s)")
-    p.add_argument("--workers", type=_int_list, default=[0, 1, 2],
+    p.add_argument("--workers", type=int_list(minimum=0), default=[0, 1, 2],
                    help="comma-separated num_workers values (default: 0,1,2)")
-    p.add_argument("--batch-sizes", type=_int_list, default=[32, 128],
+    p.add_argument("--batch-sizes", type=int_list(minimum=1), default=[32, 128],
                    help="comma-separated batch sizes (default: 32,128)")
     p.add_argument("--pin-memory", type=_bool_list, default=[False, True],
                    help="comma-separated pin_memory values (default: false,true)")
-    p.add_argument("--repeats", type=int, default=1,
+    p.add_argument("--repeats", type=positive_int, default=1,
                    help="epochs per setting; the median is kept (default: %(default)s)")
-    p.add_argument("--threads", type=int, default=1,
+    p.add_argument("--threads", type=non_negative_int, default=1,
                    help="torch intra-op threads of the main process, like each worker's; "
                         "0 keeps torch's choice (default: %(default)s)")
-    p.add_argument("--lr", type=float, default=0.05,
+    p.add_argument("--lr", type=positive_float, default=0.05,
                    help="SGD learning rate of the training step (default: %(default)s)")
-    p.add_argument("--seed", type=int, default=0, help="random seed (default: %(default)s)")
+    p.add_argument("--seed", type=non_negative_int, default=0, help="random seed (default: %(default)s)")
     p.add_argument("--out-dir", default=None,
                    help="write lab_2_1_2_results.json and lab_2_1_2_throughput.png here "
                         "(default: %(default)s, no files)")
@@ -279,23 +292,25 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> dict:
     """Run the lab and return its figures (see the tables it prints)."""
-    args = build_parser().parse_args(argv)
-    if not args.workers or min(args.workers) < 0:
-        raise ValueError(f"--workers must be integers >= 0, got {args.workers}")
-    if not args.batch_sizes or min(args.batch_sizes) < 1:
-        raise ValueError(f"--batch-sizes must be integers >= 1, got {args.batch_sizes}")
-    if not args.pin_memory:
-        raise ValueError("--pin-memory needs at least one of true, false")
-    if args.repeats < 1:
-        raise ValueError(f"--repeats must be >= 1, got {args.repeats}")
+    parser = build_parser()
+    args = parser.parse_args(argv)  # bad values: a usage error (exit status 2)
+    device = pick_device_or_exit(parser, args.device)
+    if args.data_dir is not None:
+        try:  # scan the folder now: a wrong path is a usage error, not a traceback later
+            ImageFolderDataset(args.data_dir)
+        except FileNotFoundError as err:
+            parser.error(f"--data-dir: {err}")
     if args.dry_run:
         args.images_per_class, args.image_size = 8, 32
         args.workers, args.batch_sizes = args.workers[:2], args.batch_sizes[:1]
-    if args.threads < 0:
-        raise ValueError(f"--threads must be >= 0, got {args.threads}")
     if args.threads:
         torch.set_num_threads(args.threads)  # workers always use 1 thread each
-    device = pick_device(args.device)
+    with guard_run("Lab 2.1.2", args.out_dir):  # Ctrl-C: a message and exit status 130
+        return _run(args, device)
+
+
+def _run(args: argparse.Namespace, device: torch.device) -> dict:
+    """The body of :func:`main`, with the options checked."""
     torch.manual_seed(args.seed)
     print(f"device: {device_label(device)} · torch {torch.__version__} · "
           f"{os.cpu_count()} CPU cores · {torch.get_num_threads()} torch threads")

@@ -31,10 +31,18 @@ import torch.nn.functional as F
 
 from tutorials.activations import MishFunction, MishRecompute, SwishFunction, SwishRecompute
 from tutorials.benchmark import time_callable
-from tutorials.labs._cli import script_argv, write_results
+from tutorials.labs._cli import (
+    guard_run,
+    int_list,
+    non_negative_int,
+    pick_device_or_exit,
+    positive_float,
+    script_argv,
+    write_results,
+)
 from tutorials.memory import saved_tensor_report
 from tutorials.reporting import format_table
-from tutorials.runtime import DEVICE_CHOICES, device_label, pick_device
+from tutorials.runtime import DEVICE_CHOICES, device_label
 
 # Each custom variant with the built-in it must agree with.
 VARIANTS = {
@@ -168,6 +176,8 @@ def benchmark(device: torch.device, sizes: list[int], min_run_time: float, seed:
 #
 # `main` runs the four parts and returns the measured figures; `--dry-run` makes
 # every part tiny so the course's test suite can run the whole lab in seconds.
+# Bad option values (`--sizes 0,16`, `--min-run-time 0`) stop with a usage line and
+# a message naming the option (exit status 2).
 
 # %%
 def build_parser() -> argparse.ArgumentParser:
@@ -177,12 +187,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--device", choices=DEVICE_CHOICES, default="auto",
                    help="where to run (default: %(default)s)")
-    p.add_argument("--sizes", type=lambda s: [int(v) for v in s.split(",")],
+    p.add_argument("--sizes", type=int_list(minimum=1),
                    default=[65_536, 1_048_576],
                    help="comma-separated tensor sizes to benchmark (default: 65536,1048576)")
-    p.add_argument("--min-run-time", type=float, default=0.3,
+    p.add_argument("--min-run-time", type=positive_float, default=0.3,
                    help="seconds of timing per function and size (default: %(default)s)")
-    p.add_argument("--seed", type=int, default=0, help="random seed (default: %(default)s)")
+    p.add_argument("--seed", type=non_negative_int, default=0, help="random seed (default: %(default)s)")
     p.add_argument("--out-dir", default=None,
                    help="write lab_2_1_3_results.json here (default: %(default)s, no file)")
     p.add_argument("--dry-run", action="store_true",
@@ -192,11 +202,16 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> dict:
     """Run the lab and return its figures (see the tables it prints)."""
-    args = build_parser().parse_args(argv)
-    device = pick_device(args.device)
+    parser = build_parser()
+    args = parser.parse_args(argv)  # bad values: a usage error (exit status 2)
+    device = pick_device_or_exit(parser, args.device)
+    with guard_run("Lab 2.1.3", args.out_dir):  # Ctrl-C: a message and exit status 130
+        return _run(args, device)
+
+
+def _run(args: argparse.Namespace, device: torch.device) -> dict:
+    """The body of :func:`main`, with the options checked."""
     sizes = [1_024] if args.dry_run else args.sizes
-    if any(n <= 0 for n in sizes):
-        raise ValueError(f"--sizes must be positive integers, got {sizes}")
     min_run_time = 0.01 if args.dry_run else args.min_run_time
     torch.manual_seed(args.seed)
     print(f"device: {device_label(device)} · torch {torch.__version__}")

@@ -42,13 +42,20 @@ from tutorials.amp_bench import (
     PRECISIONS,
     autocast_dtype,
     bench_train_step,
-    check_precision,
     make_scaler,
     train_step,
 )
-from tutorials.labs._cli import script_argv, write_results
+from tutorials.labs._cli import (
+    guard_run,
+    non_negative_int,
+    pick_device_or_exit,
+    positive_float,
+    positive_int,
+    script_argv,
+    write_results,
+)
 from tutorials.reporting import format_table
-from tutorials.runtime import DEVICE_CHOICES, device_label, pick_device
+from tutorials.runtime import DEVICE_CHOICES, device_label
 
 # %% [markdown]
 # ## 1. Data and model
@@ -166,27 +173,44 @@ def plot(rows: list[dict], path: Path, device_name: str) -> None:
 
 # %% [markdown]
 # ## Command line
+#
+# Bad option values (`--lr 0`, `--width 0`, `--precisions fp8`, or fp16 without
+# CUDA) stop with a usage line and a message naming the option (exit status 2).
 
 # %%
+def _precisions(text: str) -> str | list[str]:
+    """``type=`` for ``--precisions``: ``auto`` or comma-separated modes of PRECISIONS."""
+    if text == "auto":
+        return text
+    modes = [m.strip() for m in text.split(",")]
+    unknown = [m for m in modes if m not in PRECISIONS]
+    if unknown:
+        raise argparse.ArgumentTypeError(
+            f"unknown mode {unknown[0]!r} in {text!r}; expected auto or comma-separated modes "
+            f"among {','.join(PRECISIONS)}")
+    return modes
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The lab's command-line options."""
     p = argparse.ArgumentParser(
         description="Lab 2.1.4: fp32 vs bf16 vs fp16 autocast: step time, memory, accuracy."
     )
-    p.add_argument("--precisions", default="auto",
+    p.add_argument("--precisions", type=_precisions, default="auto",
                    help="comma-separated modes among fp32,bf16,fp16; auto = fp32,bf16 on CPU "
                         "and fp32,bf16,fp16 on CUDA (default: %(default)s)")
-    p.add_argument("--epochs", type=int, default=15,
+    p.add_argument("--epochs", type=positive_int, default=15,
                    help="training epochs per mode (default: %(default)s)")
-    p.add_argument("--batch-size", type=int, default=128,
+    p.add_argument("--batch-size", type=positive_int, default=128,
                    help="batch size (default: %(default)s)")
-    p.add_argument("--lr", type=float, default=1e-3, help="Adam learning rate (default: %(default)s)")
-    p.add_argument("--width", type=int, default=512, help="hidden width (default: %(default)s)")
-    p.add_argument("--depth", type=int, default=2,
+    p.add_argument("--lr", type=positive_float, default=1e-3,
+                   help="Adam learning rate (default: %(default)s)")
+    p.add_argument("--width", type=positive_int, default=512, help="hidden width (default: %(default)s)")
+    p.add_argument("--depth", type=positive_int, default=2,
                    help="hidden layers (default: %(default)s)")
-    p.add_argument("--timed-steps", type=int, default=20,
+    p.add_argument("--timed-steps", type=positive_int, default=20,
                    help="steps timed per mode (default: %(default)s)")
-    p.add_argument("--seed", type=int, default=0, help="random seed (default: %(default)s)")
+    p.add_argument("--seed", type=non_negative_int, default=0, help="random seed (default: %(default)s)")
     p.add_argument("--device", choices=DEVICE_CHOICES, default="auto",
                    help="where to run (default: %(default)s)")
     p.add_argument("--out-dir", default=None,
@@ -198,21 +222,25 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> dict:
     """Run the lab and return its figures (see the table it prints)."""
-    args = build_parser().parse_args(argv)
-    device = pick_device(args.device)
+    parser = build_parser()
+    args = parser.parse_args(argv)  # bad values: a usage error (exit status 2)
+    device = pick_device_or_exit(parser, args.device)
     if args.precisions == "auto":
         precisions = ["fp32", "bf16"] + (["fp16"] if device.type == "cuda" else [])
     else:
-        precisions = [p.strip() for p in args.precisions.split(",")]
-    for p in precisions:
-        if p not in PRECISIONS:
-            raise ValueError(f"--precisions: unknown mode {p!r}; choose among {list(PRECISIONS)}")
-        check_precision(p, device)  # fp16 off CUDA: a clear error
+        precisions = args.precisions
+    if "fp16" in precisions and device.type != "cuda":
+        parser.error(f"--precisions fp16 needs CUDA, the device is {device.type}: fp16 autocast with "
+                     "GradScaler is a CUDA path (far slower than float32 on CPUs without float16 "
+                     "arithmetic); use --precisions fp32,bf16 or --device cuda")
     if args.dry_run:
         args.epochs, args.width, args.timed_steps = 1, 64, 3
-    for flag in ("epochs", "batch_size", "width", "depth", "timed_steps"):
-        if getattr(args, flag) < 1:
-            raise ValueError(f"--{flag.replace('_', '-')} must be >= 1, got {getattr(args, flag)}")
+    with guard_run("Lab 2.1.4", args.out_dir):  # Ctrl-C: a message and exit status 130
+        return _run(args, device, precisions)
+
+
+def _run(args: argparse.Namespace, device: torch.device, precisions: list[str]) -> dict:
+    """The body of :func:`main`, with the options checked."""
     print(f"device: {device_label(device)} · torch {torch.__version__}")
     if device.type != "cuda":
         print("fp16 autocast + GradScaler is a CUDA path (float16 on CPU is slow "

@@ -45,9 +45,17 @@ from torch.profiler import record_function
 from torch.utils.data import BatchSampler, DataLoader, Dataset, RandomSampler
 
 from tutorials import profiling
-from tutorials.labs._cli import script_argv, write_results
+from tutorials.labs._cli import (
+    guard_run,
+    non_negative_int,
+    pick_device_or_exit,
+    positive_float,
+    positive_int,
+    script_argv,
+    write_results,
+)
 from tutorials.reporting import format_table
-from tutorials.runtime import DEVICE_CHOICES, device_label, pick_device
+from tutorials.runtime import DEVICE_CHOICES, device_label
 
 SIZE = 32  # images are upsampled from 8x8 to 32x32, as a real pipeline resizes
 PHASES = ("data", "forward", "backward", "optimizer")
@@ -312,6 +320,11 @@ def plot_phases(rows: list[dict], path: Path) -> None:
 
 # %% [markdown]
 # ## Command line
+#
+# Bad option values (`--batch-size 0`, `--lr -1`, `--threads -1`) stop with a
+# usage line and a message naming the option (exit status 2), before `--out-dir`
+# is created. Ctrl-C prints which traces were already written and exits with
+# status 130.
 
 # %%
 def build_parser() -> argparse.ArgumentParser:
@@ -319,19 +332,19 @@ def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         description="Lab 2.1.5: profile a training loop, fix its bottleneck, measure the gain."
     )
-    p.add_argument("--epochs", type=int, default=3,
+    p.add_argument("--epochs", type=positive_int, default=3,
                    help="timed epochs per variant (default: %(default)s)")
-    p.add_argument("--batch-size", type=int, default=32,
+    p.add_argument("--batch-size", type=positive_int, default=32,
                    help="images per batch (default: %(default)s)")
-    p.add_argument("--lr", type=float, default=0.05,
+    p.add_argument("--lr", type=positive_float, default=0.05,
                    help="SGD learning rate (default: %(default)s)")
-    p.add_argument("--profile-steps", type=int, default=5,
+    p.add_argument("--profile-steps", type=positive_int, default=5,
                    help="steps recorded by the profiler (default: %(default)s)")
-    p.add_argument("--threads", type=int, default=1,
+    p.add_argument("--threads", type=non_negative_int, default=1,
                    help="CPU intra-op threads for torch during the lab, 0 for torch's own "
                         "choice; the input pipeline uses one core, so 1 compares like with "
                         "like (default: %(default)s)")
-    p.add_argument("--seed", type=int, default=0, help="random seed (default: %(default)s)")
+    p.add_argument("--seed", type=non_negative_int, default=0, help="random seed (default: %(default)s)")
     p.add_argument("--device", choices=DEVICE_CHOICES, default="auto",
                    help="where to run (default: %(default)s)")
     p.add_argument("--data-dir", default=None,
@@ -346,20 +359,17 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> dict:
     """Run the lab and return its figures (see the before/after table it prints)."""
-    args = build_parser().parse_args(argv)
-    for flag in ("epochs", "batch_size", "profile_steps"):
-        if getattr(args, flag) < 1:
-            raise ValueError(f"--{flag.replace('_', '-')} must be >= 1, got {getattr(args, flag)}")
-    if args.threads < 0:
-        raise ValueError(f"--threads must be >= 0, got {args.threads}")
+    parser = build_parser()
+    args = parser.parse_args(argv)  # bad values: a usage error (exit status 2)
+    device = pick_device_or_exit(parser, args.device)
     if args.dry_run:
         args.epochs = 1
-    device = pick_device(args.device)
     threads_before = torch.get_num_threads()
     if args.threads:
         torch.set_num_threads(args.threads)
     try:
-        return _run(args, device)
+        with guard_run("Lab 2.1.5", args.out_dir):  # Ctrl-C: a message and exit status 130
+            return _run(args, device)
     finally:
         torch.set_num_threads(threads_before)  # leave the process as we found it
 

@@ -44,9 +44,19 @@ from torch import Tensor, nn
 
 from tutorials.benchmark import time_callable
 from tutorials.datasets import digits_split
-from tutorials.labs._cli import script_argv, write_results
+from tutorials.labs._cli import (
+    guard_run,
+    non_negative_float,
+    non_negative_int,
+    pick_device_or_exit,
+    positive_float,
+    positive_float_list,
+    positive_int,
+    script_argv,
+    write_results,
+)
 from tutorials.reporting import format_table
-from tutorials.runtime import DEVICE_CHOICES, device_label, pick_device
+from tutorials.runtime import DEVICE_CHOICES, device_label
 from tutorials.training import AMP_MODES, TrainConfig, autocast_for, fit
 
 Data = tuple[Tensor, Tensor, Tensor, Tensor]  # x_train, y_train, x_val, y_val
@@ -496,40 +506,40 @@ def plot_curves(curves: dict[str, list[float]], path: Path, title: str, xlabel: 
 # ## Command line
 #
 # `main` runs the five parts and returns their figures; `--dry-run` trains two
-# epochs per run and times few steps, for the course's tests.
+# epochs per run and times few steps, for the course's tests. Bad option values
+# (`--lr 0`, `--clip-lrs 0.1,x`, `--weight-decay -1`, a `--batch-size` that
+# `--accum-steps` does not divide, `--amp fp16` without CUDA) stop with a usage
+# line and a message naming the option (exit status 2).
 
 # %%
-def _floats(text: str) -> list[float]:
-    return [float(v) for v in text.split(",")]
-
-
 def build_parser() -> argparse.ArgumentParser:
     """The lab's command-line options."""
     p = argparse.ArgumentParser(
         description="Lab 2.2: optimizers, LR schedules, clipping, accumulation, AMP, reproducibility."
     )
-    p.add_argument("--epochs", type=int, default=20, help="epochs per training run (default: %(default)s)")
-    p.add_argument("--batch-size", type=int, default=64, help="batch size (default: %(default)s)")
-    p.add_argument("--lr", type=float, default=0.1,
+    p.add_argument("--epochs", type=positive_int, default=20,
+                   help="epochs per training run (default: %(default)s)")
+    p.add_argument("--batch-size", type=positive_int, default=64, help="batch size (default: %(default)s)")
+    p.add_argument("--lr", type=positive_float, default=0.1,
                    help="SGD learning rate and peak LR of the schedules (default: %(default)s)")
-    p.add_argument("--adam-lr", type=float, default=1e-3,
+    p.add_argument("--adam-lr", type=positive_float, default=1e-3,
                    help="learning rate of Adam and AdamW (default: %(default)s)")
-    p.add_argument("--weight-decay", type=float, default=0.01,
+    p.add_argument("--weight-decay", type=non_negative_float, default=0.01,
                    help="weight decay of Adam (L2) and AdamW (decoupled) (default: %(default)s)")
-    p.add_argument("--clip-lrs", type=_floats, default=[0.1, 0.6, 100.0],
+    p.add_argument("--clip-lrs", type=positive_float_list, default=[0.1, 0.6, 100.0],
                    help="comma-separated SGD+momentum LRs for the clipping part (default: 0.1,0.6,100)")
-    p.add_argument("--max-norm", type=float, default=1.0,
+    p.add_argument("--max-norm", type=positive_float, default=1.0,
                    help="gradient-norm clipping threshold (default: %(default)s)")
-    p.add_argument("--accum-steps", type=int, default=4,
+    p.add_argument("--accum-steps", type=positive_int, default=4,
                    help="micro-batches per optimizer step in the accumulation part (default: %(default)s)")
     p.add_argument("--amp", choices=AMP_MODES, default="off",
                    help="autocast mode of parts 1, 2, 3a and 5; part 4 compares all (default: %(default)s)")
-    p.add_argument("--min-run-time", type=float, default=0.3,
+    p.add_argument("--min-run-time", type=positive_float, default=0.3,
                    help="seconds of step timing per AMP mode (default: %(default)s)")
-    p.add_argument("--threads", type=int, default=1,
+    p.add_argument("--threads", type=positive_int, default=1,
                    help="CPU threads, restored afterwards; fixed for stable timings and "
                         "bit-identical reruns (default: %(default)s)")
-    p.add_argument("--seed", type=int, default=0, help="random seed (default: %(default)s)")
+    p.add_argument("--seed", type=non_negative_int, default=0, help="random seed (default: %(default)s)")
     p.add_argument("--device", choices=DEVICE_CHOICES, default="auto",
                    help="where to run (default: %(default)s)")
     p.add_argument("--out-dir", default=None,
@@ -540,17 +550,13 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def check_args(args: argparse.Namespace, device: torch.device) -> None:
-    """Reject option values that cannot work, naming the option."""
-    for name in ("epochs", "batch_size", "accum_steps", "threads"):
-        if getattr(args, name) < 1:
-            raise ValueError(f"--{name.replace('_', '-')} must be >= 1, got {getattr(args, name)}")
-    for name in ("lr", "adam_lr", "max_norm", "min_run_time"):
-        if not getattr(args, name) > 0:
-            raise ValueError(f"--{name.replace('_', '-')} must be positive, got {getattr(args, name)}")
-    if args.weight_decay < 0:
-        raise ValueError(f"--weight-decay must be >= 0, got {args.weight_decay}")
-    if not args.clip_lrs or any(not lr > 0 for lr in args.clip_lrs):
-        raise ValueError(f"--clip-lrs must be positive learning rates, got {args.clip_lrs}")
+    """Reject combinations of options that cannot work, naming the options.
+
+    (Each value alone is checked by the parser's ``type=``.)
+
+    Raises:
+        ValueError: the message names the options and what would work.
+    """
     if args.batch_size % args.accum_steps:
         raise ValueError(f"--batch-size {args.batch_size} must be divisible by --accum-steps "
                          f"{args.accum_steps} (micro-batches of equal size)")
@@ -561,15 +567,20 @@ def check_args(args: argparse.Namespace, device: torch.device) -> None:
 
 def main(argv: list[str] | None = None) -> dict:
     """Run the lab and return its figures (see the tables it prints)."""
-    args = build_parser().parse_args(argv)
-    device = pick_device(args.device)
-    check_args(args, device)
+    parser = build_parser()
+    args = parser.parse_args(argv)  # bad values: a usage error (exit status 2)
+    device = pick_device_or_exit(parser, args.device)
+    try:
+        check_args(args, device)
+    except ValueError as err:  # options that do not fit together: a usage error too
+        parser.error(str(err))
     if args.dry_run:
         args.epochs, args.min_run_time = 2, 0.02
     previous_threads = torch.get_num_threads()
     torch.set_num_threads(args.threads)
     try:
-        return _run(args, device)
+        with guard_run("Lab 2.2", args.out_dir):  # Ctrl-C: a message and exit status 130
+            return _run(args, device)
     finally:
         torch.set_num_threads(previous_threads)
 

@@ -40,9 +40,17 @@ import torch
 import torch.nn.functional as F
 
 from tutorials.benchmark import time_callable
-from tutorials.labs._cli import script_argv, write_results
+from tutorials.labs._cli import (
+    guard_run,
+    int_list,
+    non_negative_int,
+    pick_device_or_exit,
+    positive_float,
+    script_argv,
+    write_results,
+)
 from tutorials.reporting import format_table
-from tutorials.runtime import DEVICE_CHOICES, device_label, pick_device
+from tutorials.runtime import DEVICE_CHOICES, device_label
 
 AMP_DTYPES = {"off": None, "bf16": torch.bfloat16, "fp16": torch.float16}
 NO_CUDA_ALLOCATOR = (
@@ -50,14 +58,6 @@ NO_CUDA_ALLOCATOR = (
     "allocator; CPU tensors come from the system allocator, with no cache and no "
     "such counters"
 )
-
-
-def _parse_sizes(text: str) -> list[int]:
-    try:
-        sizes = [int(v) for v in text.split(",") if v.strip()]
-    except ValueError as err:
-        raise argparse.ArgumentTypeError(f"expected comma-separated integers, got {text!r}") from err
-    return sizes
 
 
 # %% [markdown]
@@ -334,6 +334,8 @@ def inplace_comparison(device: torch.device, n: int, min_run_time: float, seed: 
 #
 # `main` runs the six parts and returns the measured figures; `--dry-run` makes
 # every part tiny so the course's test suite can run the whole lab in seconds.
+# Bad option values (`--matmul-sizes 0`, `--transfer-sizes 1001`, `--cpu-threads -1`)
+# stop with a usage line and a message naming the option (exit status 2).
 
 # %%
 def build_parser() -> argparse.ArgumentParser:
@@ -343,22 +345,22 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--device", choices=DEVICE_CHOICES, default="auto",
                    help="the accelerator to compare with the CPU (default: %(default)s)")
-    p.add_argument("--matmul-sizes", type=_parse_sizes, default=[64, 128, 256, 512, 1024],
+    p.add_argument("--matmul-sizes", type=int_list(minimum=1), default=[64, 128, 256, 512, 1024],
                    help="comma-separated n for the n×n matmul (default: 64,128,256,512,1024; "
                         "on CUDA 2048,4096 are added)")
-    p.add_argument("--transfer-sizes", type=_parse_sizes,
+    p.add_argument("--transfer-sizes", type=int_list(minimum=4, multiple_of=4),
                    default=[2**12, 2**16, 2**20, 2**24, 2**26],
                    help="comma-separated copy sizes in bytes, multiples of 4 "
                         "(default: 4 KiB to 64 MiB)")
     p.add_argument("--amp", choices=tuple(AMP_DTYPES), default="bf16",
                    help="extra reduced-precision dtype for the CUDA matmul and convolution "
                         "(default: %(default)s)")
-    p.add_argument("--min-run-time", type=float, default=0.2,
+    p.add_argument("--min-run-time", type=positive_float, default=0.2,
                    help="seconds of timing per measurement (default: %(default)s)")
-    p.add_argument("--cpu-threads", type=int, default=0,
+    p.add_argument("--cpu-threads", type=non_negative_int, default=0,
                    help="CPU threads for the timings, 0 for torch's current setting; 1 gives "
                         "steadier numbers on a busy machine (default: %(default)s)")
-    p.add_argument("--seed", type=int, default=0, help="random seed (default: %(default)s)")
+    p.add_argument("--seed", type=non_negative_int, default=0, help="random seed (default: %(default)s)")
     p.add_argument("--out-dir", default=None,
                    help="write lab_tensor_gpu_basics.json and PNG plots here "
                         "(default: %(default)s, no files)")
@@ -369,20 +371,21 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> dict:
     """Run the lab and return its figures (see the tables it prints)."""
-    args = build_parser().parse_args(argv)
-    device = pick_device(args.device)
+    parser = build_parser()
+    args = parser.parse_args(argv)  # bad values: a usage error (exit status 2)
+    device = pick_device_or_exit(parser, args.device)
+    with guard_run("the tensor & GPU basics lab", args.out_dir):  # Ctrl-C: a message, exit status 130
+        return _run(args, device)
+
+
+def _run(args: argparse.Namespace, device: torch.device) -> dict:
+    """The body of :func:`main`, with the options checked."""
     if args.dry_run:
         mm_sizes, tr_sizes, min_run_time = [32, 64], [2**12, 2**16], 0.01
         conv_shape, n_elems = (2, 8, 16), 2**16
     else:
         mm_sizes, tr_sizes, min_run_time = args.matmul_sizes, args.transfer_sizes, args.min_run_time
         conv_shape, n_elems = (8, 64, 56), 2**24
-    if not mm_sizes or any(n <= 0 for n in mm_sizes):
-        raise ValueError(f"--matmul-sizes must be positive integers, got {mm_sizes}")
-    if not tr_sizes or any(b <= 0 or b % 4 for b in tr_sizes):
-        raise ValueError(f"--transfer-sizes must be positive multiples of 4 bytes, got {tr_sizes}")
-    if args.cpu_threads < 0:
-        raise ValueError(f"--cpu-threads must be 0 (torch's setting) or positive, got {args.cpu_threads}")
     if args.cpu_threads:
         torch.set_num_threads(args.cpu_threads)
     torch.manual_seed(args.seed)
