@@ -3,15 +3,19 @@
 The code of the chapter ``docs/lectures/01-big-picture.md``, in the order the
 page shows it. Run it top to bottom with
 ``python -m tutorials.lectures.lec01_big_picture``; it writes the chapter's two
-figures into the current directory.
+figures into ``lec01/`` under the current directory.
 """
 
 # --8<-- [start:imports]
+from pathlib import Path
+
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 torch.manual_seed(0)
+OUT = Path("lec01")  # the files this chapter writes go here
+OUT.mkdir(exist_ok=True)
 # --8<-- [end:imports]
 
 # --8<-- [start:setup_check]
@@ -80,7 +84,8 @@ ax.set_xlabel("norm of the input x")
 ax.set_ylabel("nodes in the backward graph")
 ax.set_title("grow(x): one call, one graph, its size decided by the data")
 fig.tight_layout()
-fig.savefig("lec01-graph-per-input.png", dpi=110)
+fig.savefig(OUT / "graph-per-input.png", dpi=110)
+print(f"wrote {OUT / 'graph-per-input.png'}")
 # --8<-- [end:nodes_per_input]
 
 # --8<-- [start:symbolic_trace]
@@ -189,7 +194,6 @@ print(all(torch.allclose(runnable(x), branchy(x))
 
 # --8<-- [start:python_layer]
 import inspect
-from pathlib import Path
 
 site = Path(torch.__file__).parent.parent  # where the torch package lives
 
@@ -267,7 +271,8 @@ fig = draw_layer_diagram([
                      "one kernel per backend: CPU, CUDA, Meta, ..."),
     ("c10", "TensorImpl, storage, dtypes, devices, DispatchKey"),
 ], title="PyTorch's layers, as observed from Python in this chapter")
-fig.savefig("lec01-layers.png", dpi=110)
+fig.savefig(OUT / "layers.png", dpi=110)
+print(f"wrote {OUT / 'layers.png'}")
 # --8<-- [end:layer_diagram]
 
 # --8<-- [start:where_things_live]

@@ -2,15 +2,19 @@
 
 The code of the chapter ``docs/lectures/03-autograd.md``, in the order the page shows
 it. Run it top to bottom with ``python -m tutorials.lectures.lec03_autograd``; it
-writes the chapter's two figures into the current directory.
+writes the chapter's two figures into ``lec03/`` under the current directory.
 """
 
 # --8<-- [start:imports]
+from pathlib import Path
+
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
 torch.manual_seed(0)
+OUT = Path("lec03")  # the files this chapter writes go here
+OUT.mkdir(exist_ok=True)
 # --8<-- [end:imports]
 
 # --8<-- [start:graph_on_the_fly]
@@ -45,7 +49,8 @@ from tutorials.autograd_graph import draw_backward_graph
 # A fresh graph: backward() freed the saved tensors of the previous one.
 y = torch.tanh((w * x).sum() + b) * x
 fig = draw_backward_graph(y, names={"x": x, "w": w, "b": b})
-fig.savefig("lec03-backward-graph.png", dpi=110)
+fig.savefig(OUT / "backward-graph.png", dpi=110)
+print(f"wrote {OUT / 'backward-graph.png'}")
 # --8<-- [end:draw_graph]
 
 # --8<-- [start:leaves]
@@ -191,7 +196,8 @@ ax.set_ylabel("gradient norm at layer input")
 ax.set_title("Gradient norm per layer, 9 Linear layers, default init")
 ax.legend()
 fig.tight_layout()
-fig.savefig("lec03-gradient-norms.png", dpi=110)
+fig.savefig(OUT / "gradient-norms.png", dpi=110)
+print(f"wrote {OUT / 'gradient-norms.png'}")
 # --8<-- [end:gradient_norms]
 
 # --8<-- [start:accumulation]

@@ -3,11 +3,12 @@
 The code of the chapter ``docs/lectures/04-dispatcher.md``, in the order the
 page shows it. Run it top to bottom with
 ``python -m tutorials.lectures.lec04_dispatcher``; it writes the chapter's two
-figures into the current directory.
+figures into ``lec04/`` under the current directory.
 """
 
 # --8<-- [start:imports]
 import textwrap
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -17,6 +18,8 @@ from torch import Tensor, nn
 from tutorials.dispatch import FunctionLog, OpLog, dispatch_keys, kernel_kinds
 
 torch.manual_seed(0)
+OUT = Path("lec04")  # the files this chapter writes go here
+OUT.mkdir(exist_ok=True)
 # --8<-- [end:imports]
 
 # --8<-- [start:one_op_two_names]
@@ -129,9 +132,10 @@ ax.set_xlabel("calls logged by OpLog (TorchDispatchMode)")
 ax.set_title("ATen ops of one MLP training step: Linear-ReLU-Linear, MSE")
 ax.legend()
 fig.tight_layout()
-fig.savefig("lec04-op-counts.png", dpi=110)
+fig.savefig(OUT / "op-counts.png", dpi=110)
 total_f, total_b = forward_counts.total(), backward_counts.total()
 print(f"forward: {total_f} op calls, backward: {total_b} op calls")
+print(f"wrote {OUT / 'op-counts.png'}")
 # --8<-- [end:op_counts_figure]
 
 # --8<-- [start:path_of_one_call]
@@ -160,7 +164,8 @@ steps = [
      "ran"),
 ]
 fig = draw_dispatch_path(steps, "The path of torch.add(a, b) on CPU")
-fig.savefig("lec04-dispatch-path.png", dpi=110)
+fig.savefig(OUT / "dispatch-path.png", dpi=110)
+print(f"wrote {OUT / 'dispatch-path.png'}")
 # --8<-- [end:path_of_one_call]
 
 # --8<-- [start:saved_fields]
