@@ -109,8 +109,10 @@ def pytest_terminal_summary(terminalreporter):
         total["executed"] += rec.executed
         total["passed"] += rec.passed
         total["skipped"] += rec.skipped
+    where = stamps.record_path(docs_support.ROOT)
+    if where.is_relative_to(docs_support.ROOT):
+        where = where.relative_to(docs_support.ROOT)
     tr.write_line(
         f"all pages: {total['executed']} blocks executed, {total['passed']} passed, "
-        f"{total['skipped']} skipped; record written to "
-        f"{stamps.record_path(docs_support.ROOT).relative_to(docs_support.ROOT)}"
+        f"{total['skipped']} skipped; record written to {where}"
     )

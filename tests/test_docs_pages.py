@@ -40,7 +40,7 @@ def test_every_page_has_blocks_and_few_skips():
 def test_outputs_follow_code_blocks():
     """Every output block belongs to an executed block (no hand-written outputs)."""
     for page, (expanded, page_blocks) in PAGES.items():
-        shown = len(re.findall(r"pytest-codeblocks:expected-output", expanded.text))
+        shown = len(re.findall(r"pytest-codeblocks:(?:expected|recorded)-output", expanded.text))
         checked = sum(b.expected_output is not None for b in page_blocks)
         assert shown == checked, f"{page}: {shown} output blocks but {checked} attached to code"
 
