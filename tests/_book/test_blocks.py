@@ -127,7 +127,8 @@ def test_update_outputs_fills_output_blocks(repo):
     page.write_text(f'{FENCE}python\nimport math\n--8<-- "pkg/mod.py:area"\n{FENCE}\n\n'
                     f"<!-- pytest-codeblocks:expected-output -->\n{FENCE}text\n12.567\n{FENCE}\n\n"
                     f"{FENCE}python\nprint('took', 3, 'ms')\n{FENCE}\n\n"
-                    f'<!-- pytest-codeblocks:recorded-output machine="old" torch="1.0" date="2020-01-01" -->\n'
+                    '<!-- pytest-codeblocks:recorded-output machine="old" torch="1.0" '
+                    'date="2020-01-01" -->\n'
                     f"{FENCE}text\ntook 9 ms\n{FENCE}\n")
     assert update_page(page, repo) == 1
     text = page.read_text()
@@ -177,18 +178,21 @@ def test_fences_at_any_indent_and_in_solutions(repo):
         ~~~
     """))
     bs = blocks.page_blocks(e)
-    assert [(b.code, b.in_solution) for b in bs] == [("a = 1\n", False), ("b = 2\n", True), ("c = 3\n", False)]
+    assert [(b.code, b.in_solution) for b in bs] == [
+        ("a = 1\n", False), ("b = 2\n", True), ("c = 3\n", False)]
     assert bs[1].expected_output == "2\n"
 
 
 def test_output_markers_are_validated(repo):
-    bad = f"{FENCE}python\nx = 1\n{FENCE}\n\n<!-- pytest-codeblocks:expected-output tol=1 -->\n{FENCE}text\n{FENCE}\n"
+    bad = (f"{FENCE}python\nx = 1\n{FENCE}\n\n<!-- pytest-codeblocks:expected-output tol=1 -->\n"
+           f"{FENCE}text\n{FENCE}\n")
     with pytest.raises(blocks.PageError, match=r"expected-output takes \['abs', 'rel'\], not \['tol'\]"):
         blocks.page_blocks(expand(repo, bad))
     with pytest.raises(blocks.PageError, match="unknown marker"):
         blocks.page_blocks(expand(repo, "<!-- pytest-codeblocks:expected -->\n"))
     with pytest.raises(blocks.PageError, match="needs a code block above it"):
-        blocks.page_blocks(expand(repo, f"<!-- pytest-codeblocks:expected-output -->\n{FENCE}text\n{FENCE}\n"))
+        blocks.page_blocks(expand(repo, f"<!-- pytest-codeblocks:expected-output -->\n{FENCE}text\n"
+                                        f"{FENCE}\n"))
 
 
 @pytest.mark.parametrize(("shown", "printed", "options", "verdict"), [

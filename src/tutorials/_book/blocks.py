@@ -189,7 +189,8 @@ def expand_page(path: Path, root: Path, preprocessor) -> ExpandedPage:
 _FENCE_OPEN = re.compile(r"^(?P<indent>[ \t]*)(?P<fence>`{3,}|~{3,})(?P<info>.*)$")
 _MARKER = re.compile(r"^<!--[-\s]*pytest-codeblocks:(?P<body>.*?)[-\s]*-->$")
 _MARK = re.compile(r"^<!--[-\s]*(?P<mark>pytest\.mark\..*?)[-\s]*-->$")
-_ADMONITION = re.compile(r'^(?P<indent>[ \t]*)(?:\?{3}\+?|!{3})[ \t]*[\w-]*(?:[ \t]+"(?P<title>[^"]*)")?[ \t]*$')
+_ADMONITION = re.compile(
+    r'^(?P<indent>[ \t]*)(?:\?{3}\+?|!{3})[ \t]*[\w-]*(?:[ \t]+"(?P<title>[^"]*)")?[ \t]*$')
 _OUTPUT_KINDS = {"expected-output": "expected", "expected-output-ignore-whitespace": "expected",
                  "recorded-output": "recorded"}
 
@@ -218,7 +219,8 @@ def _python_like(word: str) -> bool:
         lexer = get_lexer_by_name(word)
     except ClassNotFound:
         return False
-    return isinstance(lexer, (PythonLexer, Python2Lexer, PythonConsoleLexer)) or "python" in lexer.name.lower()
+    python_family = (PythonLexer, Python2Lexer, PythonConsoleLexer)
+    return isinstance(lexer, python_family) or "python" in lexer.name.lower()
 
 
 def _indent_width(line: str) -> int:
