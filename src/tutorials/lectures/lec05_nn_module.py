@@ -2,7 +2,7 @@
 
 The code of the chapter ``docs/lectures/05-nn-module.md``, in the order the page
 shows it. Run it top to bottom with ``python -m tutorials.lectures.lec05_nn_module``;
-it writes the chapter's two figures into the current directory.
+it writes the chapter's two figures into ``lec05/`` under the current directory.
 """
 
 # --8<-- [start:imports]
@@ -16,6 +16,8 @@ import torch.nn.functional as F
 from torch import nn
 
 torch.manual_seed(0)
+OUT = Path("lec05")  # the files this chapter writes go here
+OUT.mkdir(exist_ok=True)
 # --8<-- [end:imports]
 
 # --8<-- [start:inside_a_module]
@@ -340,7 +342,8 @@ for ax, act in zip(axes, ("tanh", "relu")):
 axes[0].set_ylabel("std of activations")
 axes[1].legend()
 fig.tight_layout()
-fig.savefig("lec05-init-activations.png", dpi=110)
+fig.savefig(OUT / "init-activations.png", dpi=110)
+print(f"wrote {OUT / 'init-activations.png'}")
 # --8<-- [end:init_plot]
 
 # --8<-- [start:gradient_flow]
@@ -361,7 +364,8 @@ ax.set_ylabel("gradient norm at layer input")
 ax.set_title("Gradient flow, 20-layer ReLU network")
 ax.legend()
 fig.tight_layout()
-fig.savefig("lec05-init-gradients.png", dpi=110)
+fig.savefig(OUT / "init-gradients.png", dpi=110)
+print(f"wrote {OUT / 'init-gradients.png'}")
 # --8<-- [end:gradient_flow]
 
 # --8<-- [start:block_shapes]
