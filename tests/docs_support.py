@@ -92,14 +92,21 @@ def page_run(page: str, tmp_root: Path) -> runner.PageProcess:
         runnable = runnable_blocks(page)
         last = runnable[-1].index if runnable else -1
         upto = NEEDED.get(page, last)
-        RUNS[page] = runner.PageProcess(
-            [b for b in runnable if b.index <= upto],
-            tmp_root / page.replace("/", "_").removesuffix(".md"),
-            blocks.shell_env(),
-            claims=claims_file(page) if upto >= last else None,
-            all_output_shown=page.startswith("docs/lectures/"),
-        )
+        RUNS[page] = _start(page, [b for b in runnable if b.index <= upto], tmp_root, "",
+                            claims=claims_file(page) if upto >= last else None)
     return RUNS[page]
+
+
+def _start(page: str, page_blocks: list[blocks.Block], tmp_root: Path, suffix: str,
+           claims: Path | None = None) -> runner.PageProcess:
+    """A new process running ``page_blocks`` of ``page`` in its own working directory."""
+    return runner.PageProcess(
+        page_blocks,
+        tmp_root / (page.replace("/", "_").removesuffix(".md") + suffix),
+        blocks.shell_env(),
+        claims=claims,
+        all_output_shown=page.startswith("docs/lectures/"),
+    )
 
 
 NO_SOLUTION_RUNS: dict[str, runner.PageProcess] = {}
@@ -112,12 +119,7 @@ def run_without_solutions(page: str, tmp_root: Path) -> tuple[runner.PageProcess
     """
     kept = [b for b in runnable_blocks(page) if not b.in_solution]
     if page not in NO_SOLUTION_RUNS:
-        NO_SOLUTION_RUNS[page] = runner.PageProcess(
-            kept,
-            tmp_root / (page.replace("/", "_").removesuffix(".md") + "-without-solutions"),
-            blocks.shell_env(),
-            all_output_shown=page.startswith("docs/lectures/"),
-        )
+        NO_SOLUTION_RUNS[page] = _start(page, kept, tmp_root, "-without-solutions")
     process = NO_SOLUTION_RUNS[page]
     process.wait_for(None)
     return process, kept
