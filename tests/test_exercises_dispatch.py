@@ -64,6 +64,18 @@ def test_is_composite_check(capsys):
         ex.check_is_composite(lambda op: True)
     with pytest.raises(AssertionError, match="matmul"):  # a name list is not the dispatcher
         ex.check_is_composite(lambda op: op in {"aten::linear"})
+    # "no CPU kernel" is wrong for CompositeExplicitAutograd operators such as ones
+    with pytest.raises(AssertionError,
+                       match=r"is_composite\('aten::ones'\) returned True.*"
+                             r"CompositeExplicitAutograd.*missing CPU kernel"):
+        ex.check_is_composite(
+            lambda op: not torch._C._dispatch_has_kernel_for_dispatch_key(op, "CPU"))
+    # "no dispatch: section" is wrong for structured_delegate operators such as acos
+    with pytest.raises(AssertionError,
+                       match=r"is_composite\('aten::acos'\) returned True.*structured_delegate"):
+        ex.check_is_composite(lambda op: op in {
+            "aten::linear", "aten::matmul", "aten::dropout", "aten::flatten.using_ints",
+            "aten::acos"})
 
 
 def _define(name, value_fn, *, fake=True, grad=True, grad_scale=1.0):

@@ -16,4 +16,9 @@ def claims(ns, out, workdir):
     assert "values and gradients match eager: True" in out
     assert "There was no fake impl registered" in out
     assert "inside  autocast: excluded = False | mm -> torch.bfloat16" in out
-
+    # section 6: a structured_delegate op with no dispatch: section (acos) gets kernels
+    # from its out= form and is not CompositeImplicitAutograd; linear is
+    has_kernel = torch._C._dispatch_has_kernel_for_dispatch_key
+    assert has_kernel("aten::acos", "CPU")
+    assert not has_kernel("aten::acos", "CompositeImplicitAutograd")
+    assert has_kernel("aten::linear", "CompositeImplicitAutograd")

@@ -8,7 +8,7 @@ Examples:
     >>> import torch
     >>> check_is_composite(lambda op: torch._C._dispatch_has_kernel_for_dispatch_key(
     ...     op, "CompositeImplicitAutograd"))
-    ✓ is_composite: right for all 8 operators
+    ✓ is_composite: right for all 10 operators
 """
 
 from __future__ import annotations
@@ -87,6 +87,22 @@ _COMPOSITE_CASES = {
     "aten::relu": False,
     "aten::add.Tensor": False,
     "aten::mm": False,
+    "aten::acos": False,  # no dispatch: section, but a structured_delegate
+    "aten::ones": False,  # CompositeExplicitAutograd: no CPU kernel, not decomposed
+}
+
+# why an operator that is not CompositeImplicitAutograd might look like one
+_NOT_COMPOSITE_WHY = {
+    "aten::acos": (
+        "Its native_functions.yaml entry has no dispatch: section, but it has a "
+        "structured_delegate (acos.out), whose CPU kernel it uses; "
+    ),
+    "aten::ones": (
+        "It has no CPU kernel, yet it is not decomposed: one CompositeExplicitAutograd "
+        "kernel serves every backend, below autograd, so a TorchDispatchMode sees "
+        "aten.ones. A missing CPU kernel does not make an operator "
+        "CompositeImplicitAutograd; "
+    ),
 }
 
 
@@ -102,13 +118,15 @@ def check_is_composite(fn: Callable[[str], Any]) -> None:
     """
     for op, expected in _COMPOSITE_CASES.items():
         got = fn(op)
+        if expected:
+            why = "It has no backend kernel of its own and decomposes into other ops; "
+        else:
+            why = _NOT_COMPOSITE_WHY.get(
+                op, "It has its own CPU kernel and autograd formula; ")
         assert bool(got) is expected, (
-            f"is_composite({op!r}) returned {got!r}, expected {expected}. "
-            + ("It has no backend kernel of its own and decomposes into other ops; "
-               if expected else
-               "It has its own CPU kernel and autograd formula; ")
-            + "ask the dispatcher: torch._C._dispatch_has_kernel_for_dispatch_key("
-            "op, 'CompositeImplicitAutograd')"
+            f"is_composite({op!r}) returned {got!r}, expected {expected}. {why}"
+            "ask the dispatcher about the CompositeImplicitAutograd key itself: "
+            "torch._C._dispatch_has_kernel_for_dispatch_key(op, key)"
         )
     print(f"✓ is_composite: right for all {len(_COMPOSITE_CASES)} operators")
 
