@@ -30,10 +30,16 @@ def test_exportable_scale_accepts_right_answers(answer, capsys):
     assert "✓" in capsys.readouterr().out
 
 
+def scale_cond_ge(x):  # wrong at the boundary: peak == 1 must double, not divide
+    peak = x.abs().max()
+    return torch.cond(peak >= 1, lambda x, p: x / p, lambda x, p: x * 2, (x, peak))
+
+
 @pytest.mark.parametrize("answer,message", [
     (scale_if, "torch.export.export failed on scale_if"),
     (lambda x: x / x.abs().max(), "peak <= 1"),
     (lambda x: x * 2, "peak > 1"),
+    (scale_cond_ge, r"peak exactly 1 \(double\).*divides only when the peak \*exceeds\* 1"),
 ])
 def test_exportable_scale_rejects_wrong_answers(answer, message):
     with pytest.raises(AssertionError, match=message):
@@ -88,3 +94,18 @@ def test_backward_ops_check(capsys):
         ex.check_backward_ops(dropped_last)
     with pytest.raises(AssertionError, match="list of str"):
         ex.check_backward_ops(lambda f, x: None)
+
+    class _ShortLog(_Log):  # short names such as 'mul' (func.overloadpacket.__name__)
+        def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+            self.ops.append(func.overloadpacket.__name__)
+            return func(*args, **(kwargs or {}))
+
+    def short_names(f, x):
+        out = f(x).sum()
+        with _ShortLog() as log:
+            out.backward()
+        return log.ops
+
+    with pytest.raises(AssertionError,
+                       match=r"not full operator names.*'namespace\.name\.overload'"):
+        ex.check_backward_ops(short_names)

@@ -74,13 +74,18 @@ def check_exportable_scale(fn: Callable[[Tensor], Tensor]) -> None:
         "peak > 1 (divide)": torch.tensor([4.0, -2.0, 1.0]),
         "peak <= 1 (double)": torch.tensor([0.8, -0.25, 0.1]),
         "peak > 1, negative peak": torch.tensor([-8.0, 0.0, 2.0]),
+        "peak exactly 1 (double)": torch.tensor([0.5, -1.0, 0.25]),
     }
     for label, x in cases.items():
         got, want = exported(x), _reference_scale(x)
+        hint = ("An export keeps only the branch the example took unless both are "
+                "in the graph")
+        if label.startswith("peak exactly 1"):
+            hint = ("The function divides only when the peak *exceeds* 1; check the "
+                    "comparison in your condition")
         assert got.shape == want.shape and torch.allclose(got, want), (
             f"{name}: exported with an example whose peak exceeds 1, then run on "
-            f"{_fmt(x)} ({label}): got {_fmt(got)}, expected {_fmt(want)}. "
-            "An export keeps only the branch the example took unless both are in the graph"
+            f"{_fmt(x)} ({label}): got {_fmt(got)}, expected {_fmt(want)}. {hint}"
         )
     print(f"✓ {name}: exports, and the exported program is right on both branches")
 
@@ -156,6 +161,12 @@ def check_backward_ops(backward_ops: Callable[[Callable[[Tensor], Tensor], Tenso
         want = _reference_backward_ops(f, x.detach().clone().requires_grad_())
         assert isinstance(got, list) and all(isinstance(s, str) for s in got), (
             f"{name} must return a list of str such as 'aten.mul.Tensor', got {type(got).__name__}"
+        )
+        bad_form = [op for op in got if len(op.split(".")) != 3]
+        assert not bad_form, (
+            f"{name} on {label}: {bad_form[:3]} are not full operator names. Return "
+            "str(func) for each call, of the form 'namespace.name.overload' such as "
+            "'aten.mul.Tensor', not the short name 'mul'"
         )
         forward_like = [op for op in got if op.split(".")[1] in ("sin", "exp")]
         assert not forward_like, (
