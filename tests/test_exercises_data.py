@@ -71,8 +71,9 @@ def test_pad_collate_check(capsys):
         ex.check_pad_collate(lambda s: _pad(s)[0])
     with pytest.raises(AssertionError, match="then zeros"):
         ex.check_pad_collate(lambda s: (_pad(s)[0].roll(1, dims=1),) + _pad(s)[1:])
-    with pytest.raises(AssertionError, match="shape"):
+    with pytest.raises(AssertionError, match="shape") as err:
         ex.check_pad_collate(lambda s: (_pad(s)[0].T,) + _pad(s)[1:])
+    assert "pad_sequence" not in str(err.value), "the exercise forbids pad_sequence"
     with pytest.raises(AssertionError, match="lengths should be"):
         ex.check_pad_collate(lambda s: (_pad(s)[0], torch.zeros(len(s)), _pad(s)[2]))
 
@@ -87,8 +88,51 @@ def test_pad_collate_check(capsys):
 
 
 class _Sharded(IterableDataset):
+    """The solution's split: blocks of ceil(n / num_workers), the last one shorter."""
+
     def __init__(self, n):
         self.n = n
+
+    def __iter__(self):
+        info = get_worker_info()
+        if info is None:
+            return iter(range(self.n))
+        per_worker = -(-self.n // info.num_workers)
+        start = info.id * per_worker
+        return iter(range(start, min(start + per_worker, self.n)))
+
+
+class _RemainderToLast(_Sharded):
+    """Blocks of n // num_workers, the last worker also takes the rest: right too."""
+
+    def __iter__(self):
+        info = get_worker_info()
+        if info is None:
+            return iter(range(self.n))
+        per_worker = self.n // info.num_workers
+        start = info.id * per_worker
+        last = info.id == info.num_workers - 1
+        return iter(range(start, self.n if last else start + per_worker))
+
+
+class _Unsharded(_Sharded):
+    def __iter__(self):
+        return iter(range(self.n))
+
+
+class _FloorBlocks(_Sharded):
+    """Issue 10: blocks of n // num_workers lose item 9 with n = 10 and 3 workers."""
+
+    def __iter__(self):
+        info = get_worker_info()
+        if info is None:
+            return iter(range(self.n))
+        per_worker = self.n // info.num_workers
+        return iter(range(info.id * per_worker, (info.id + 1) * per_worker))
+
+
+class _Strided(_Sharded):
+    """Issue 10: every item once, but worker k takes k, k + K, ...: not contiguous."""
 
     def __iter__(self):
         info = get_worker_info()
@@ -97,16 +141,39 @@ class _Sharded(IterableDataset):
         return iter(range(info.id, self.n, info.num_workers))
 
 
-class _Unsharded(_Sharded):
+class _CeilPastTheEnd(_Sharded):
+    """Ceil-sized blocks without stopping at n: the last block runs past n - 1."""
+
     def __iter__(self):
-        return iter(range(self.n))
+        info = get_worker_info()
+        if info is None:
+            return iter(range(self.n))
+        per_worker = -(-self.n // info.num_workers)
+        return iter(range(info.id * per_worker, (info.id + 1) * per_worker))
 
 
-def test_sharded_stream_check(capsys):
-    ex.check_sharded_stream(_Sharded)
+@pytest.mark.parametrize("answer", [_Sharded, _RemainderToLast])
+def test_sharded_stream_check_accepts_contiguous_splits(answer, capsys):
+    ex.check_sharded_stream(answer)
     assert "✓" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("answer,message", [
     # one worker holds the whole stream, so the duplicates start with two
-    with pytest.raises(AssertionError, match="num_workers=2 the epoch yielded"):
+    (_Unsharded, r"n=10 and num_workers=2 the epoch yielded .*; repeated \[0, 1,"),
+    (_FloorBlocks, r"n=10 and num_workers=3 .*; missing \[9\]\..*does not divide n"),
+    (_Strided, r"worker 0 yielded \[0, 2, 4, 6, 8\]: every item once, but not one "
+               "contiguous block"),
+    (_CeilPastTheEnd, r"n=10 and num_workers=3 .*; out of range \[10, 11\]"),
+    (ImageFolderDataset, "must subclass"),
+])
+def test_sharded_stream_check_rejects_wrong_answers(answer, message):
+    with pytest.raises(AssertionError, match=message) as err:
+        ex.check_sharded_stream(answer)
+    assert "range(" not in str(err.value), "the hint does not hand out the split"
+
+
+def test_sharded_stream_check_does_not_prescribe_a_strided_split():
+    with pytest.raises(AssertionError) as err:
         ex.check_sharded_stream(_Unsharded)
-    with pytest.raises(AssertionError, match="must subclass"):
-        ex.check_sharded_stream(ImageFolderDataset)
+    assert "k + num_workers" not in str(err.value)

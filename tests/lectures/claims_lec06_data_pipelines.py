@@ -1,6 +1,7 @@
 """What the chapter computes, checked after its last block in the page's own session."""
 
 import torch
+from torch.utils.data import ConcatDataset, DataLoader, Subset
 
 
 def claims(ns, out, workdir):
@@ -19,6 +20,16 @@ def claims(ns, out, workdir):
     assert busy[0][0] < busy[1][1] and busy[1][0] < busy[0][1], f"no overlap: {busy}"
     assert ns["loading"] < 16 * 0.05, f"two workers took {ns['loading']:.2f} s, not < 0.80 s"
     assert ns["first"] == ns["again"], "a seeded generator repeats the augmentations"
+    assert ns["inside"] == ns["first"], "seed_worker reaches the dataset inside a Subset"
+    # ... and inside nested Subsets (random_split of a Subset) and every part of a concat
+    Jitter, stream = ns["JitterDataset"], ns["augmentation_stream"]
+    nested = Subset(Subset(Jitter(), range(8)), range(8))
+    assert stream(nested, 0) == ns["first"], "seed_worker unwraps a chain of Subsets"
+    loader = DataLoader(ConcatDataset([Jitter(), Jitter()]), batch_size=None,
+                        num_workers=2, worker_init_fn=ns["seed_worker"])
+    drawn = list(loader)  # items 0-7 from part 0, 8-15 from part 1: with one seed
+    # for both parts, each worker would draw the same numbers in the two halves
+    assert drawn[:8] != drawn[8:], "the parts of a ConcatDataset get different seeds"
     train_loader = ns["train_loader"]
     assert train_loader.persistent_workers and train_loader.num_workers == 2
     # the image folder: 200 images, five format/mode kinds, one corrupt file

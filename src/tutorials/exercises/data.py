@@ -19,13 +19,14 @@ Examples:
 from __future__ import annotations
 
 import tempfile
+import warnings
 from collections.abc import Callable
 from pathlib import Path
 
 import torch
 from PIL import Image
 from torch import Tensor
-from torch.utils.data import DataLoader, IterableDataset
+from torch.utils.data import DataLoader, IterableDataset, get_worker_info
 
 __all__ = ["check_image_folder", "check_pad_collate", "check_sharded_stream"]
 
@@ -129,7 +130,8 @@ def check_pad_collate(collate: Callable) -> None:
     padded, got_lengths, labels = out
     assert isinstance(padded, Tensor) and tuple(padded.shape) == (4, 5), (
         f"padded should have shape (B, T_max) = (4, 5), got "
-        f"{tuple(getattr(padded, 'shape', ()))}; use pad_sequence(..., batch_first=True)"
+        f"{tuple(getattr(padded, 'shape', ()))}: one row per sample, as wide as the longest "
+        "sequence of the batch"
     )
     assert padded.dtype == torch.long, f"padded should keep the token dtype int64, got {padded.dtype}"
     for row, (tokens, _) in enumerate(samples):
@@ -154,27 +156,63 @@ def check_pad_collate(collate: Callable) -> None:
           "also inside a DataLoader")
 
 
+def _tag_with_worker(item: object) -> tuple[int, int]:
+    """``collate_fn`` for the sharded-stream check: runs in the worker, names it."""
+    info = get_worker_info()
+    return (0 if info is None else info.id), int(item)
+
+
+# (n, num_workers): exact and inexact splits, and fewer items than workers
+_SHARD_CASES = ((10, 0), (10, 1), (10, 2), (10, 3), (7, 4), (3, 4))
+
+
 def check_sharded_stream(stream_cls: type) -> None:
     """Exercise 3: an ``IterableDataset`` that splits its items between workers.
 
     ``stream_cls(n)`` must yield the integers ``0 … n-1``, each exactly once per epoch
-    whatever ``num_workers`` the ``DataLoader`` uses (0, 1 or 2).
+    whatever ``num_workers`` the ``DataLoader`` uses, and give each worker one
+    contiguous block of them (consecutive integers in increasing order). The check
+    tries several ``n`` and worker counts, some of which do not divide ``n``.
 
     Raises:
-        AssertionError: it is not an ``IterableDataset``, or an item is missing or
-            repeated for some number of workers.
+        AssertionError: it is not an ``IterableDataset``, an item is missing or
+            repeated for some ``n`` and number of workers, or a worker's items are
+            not one contiguous block.
     """
     name = _name(stream_cls)
     assert isinstance(stream_cls, type) and issubclass(stream_cls, IterableDataset), (
         f"{name} must subclass torch.utils.data.IterableDataset"
     )
-    n = 10
-    for workers in (0, 1, 2):
-        loader = DataLoader(stream_cls(n), batch_size=None, num_workers=workers)
-        items = sorted(int(v) for v in loader)
-        assert items == list(range(n)), (
-            f"with num_workers={workers} the epoch yielded {items}, expected 0..{n - 1} once "
-            "each; in __iter__, use torch.utils.data.get_worker_info() (None in the main "
-            "process) and let worker k take items k, k + num_workers, ..."
-        )
-    print(f"✓ {name}: every item exactly once with 0, 1 and 2 workers")
+    for n, workers in _SHARD_CASES:
+        per_worker: dict[int, list[int]] = {}
+        with warnings.catch_warnings():  # 3 or 4 workers on a machine with fewer cores
+            warnings.filterwarnings("ignore", message="This DataLoader will create")
+            loader = DataLoader(stream_cls(n), batch_size=None, num_workers=workers,
+                                collate_fn=_tag_with_worker)
+            for worker, item in loader:
+                per_worker.setdefault(worker, []).append(item)
+        items = sorted(v for block in per_worker.values() for v in block)
+        case = f"with n={n} and num_workers={workers}"
+        if items != list(range(n)):
+            wrong = {
+                "missing": sorted(set(range(n)) - set(items)),
+                "repeated": sorted({v for v in items if items.count(v) > 1}),
+                "out of range": sorted({v for v in items if not 0 <= v < n}),
+            }
+            raise AssertionError(
+                f"{case} the epoch yielded {items}, expected 0..{n - 1} once each; "
+                + ", ".join(f"{what} {vs}" for what, vs in wrong.items() if vs)
+                + ". In __iter__, torch.utils.data.get_worker_info() is None in the main "
+                "process and tells a worker its id and num_workers; the workers' blocks "
+                "must not overlap and must together cover 0..n-1, also when num_workers "
+                "does not divide n"
+            )
+        for worker, block in sorted(per_worker.items()):
+            assert block == list(range(block[0], block[0] + len(block))), (
+                f"{case} worker {worker} yielded {block}: every item once, but not one "
+                "contiguous block; give each worker consecutive items (as it would read "
+                "its own shard files), not every num_workers-th item"
+            )
+    cases = ", ".join(f"{n}/{w}" for n, w in _SHARD_CASES)
+    print(f"✓ {name}: every item exactly once, one contiguous block per worker "
+          f"(n/num_workers = {cases})")

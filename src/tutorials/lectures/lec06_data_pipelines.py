@@ -262,25 +262,44 @@ print([b.tolist() for b in loader])
 
 
 # --8<-- [start:seeding_fix]
+from torch.utils.data import ConcatDataset, Subset
+
+
+def wrapped(dataset):
+    """The dataset and all it wraps: Subset (random_split's parts), ConcatDataset."""
+    yield dataset
+    if isinstance(dataset, Subset):
+        yield from wrapped(dataset.dataset)
+    elif isinstance(dataset, ConcatDataset):
+        for part in dataset.datasets:
+            yield from wrapped(part)
+
+
 def seed_worker(worker_id):
-    """Give the worker's copy of the dataset its own generator."""
+    """Give each generator in the worker's copy of the dataset its own seed."""
     info = get_worker_info()
     # info.seed = base_seed + worker_id; base_seed comes from the
     # loader's generator, so it repeats when that generator is seeded.
-    info.dataset.rng = np.random.default_rng(info.seed)
+    owners = [d for d in wrapped(info.dataset) if hasattr(d, "rng")]
+    for k, dataset in enumerate(owners):  # k: the parts of a concat differ
+        dataset.rng = np.random.default_rng([info.seed, k])
 
 
-def augmentation_stream(seed):
-    loader = DataLoader(JitterDataset(), batch_size=2, num_workers=2,
+def augmentation_stream(dataset, seed):
+    loader = DataLoader(dataset, batch_size=2, num_workers=2,
                         shuffle=True, worker_init_fn=seed_worker,
                         generator=torch.Generator().manual_seed(seed))
     return [b.tolist() for b in loader]
 
 
-first, again = augmentation_stream(0), augmentation_stream(0)
+first = augmentation_stream(JitterDataset(), 0)
+again = augmentation_stream(JitterDataset(), 0)
 print(first)
 print("same stream twice:", first == again)
-print("another seed differs:", augmentation_stream(1) != first)
+print("another seed differs:", augmentation_stream(JitterDataset(), 1) != first)
+# a Subset has no rng of its own: seed_worker reseeds the dataset inside
+inside = augmentation_stream(Subset(JitterDataset(), range(8)), 0)
+print("through a Subset, the same stream:", inside == first)
 # --8<-- [end:seeding_fix]
 
 # --8<-- [start:write_folder]
