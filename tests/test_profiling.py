@@ -1,6 +1,9 @@
 """tutorials.profiling: deterministic facts from a profile, and clear errors."""
 
 import json
+import os
+import subprocess
+import sys
 
 import pytest
 import torch
@@ -83,7 +86,8 @@ def test_data_bound_vs_compute_bound():
         it = iter(loader)
 
         def step(i):
-            next(it)
+            with record_function("data"):
+                next(it)
             work()
         return profiling.profile_steps(step, wait=0, warmup=1, active=2)
 
@@ -94,6 +98,68 @@ def test_data_bound_vs_compute_bound():
     assert profiling.classify_bottleneck(slow) == "data-bound"
     assert profiling.classify_bottleneck(fast) == "compute-bound"
     assert 0 <= profiling.data_fraction(fast) < profiling.data_fraction(slow) <= 1
+    shares = profiling.step_shares(slow)
+    assert len(shares) == 2 and all(0.5 < s <= 1 for s in shares)
+
+
+def test_data_phase_counts_work_outside_the_loader():
+    """Augmentation after next(loader) is data time, though not DataLoader time."""
+    big = torch.randn(256, 256)
+    it = iter(DataLoader(TensorDataset(torch.zeros(64, 4)), batch_size=8))
+
+    def step(i):
+        with record_function("data"):
+            next(it)
+            for _ in range(20):  # "augmenting" the batch, outside the loader
+                big @ big
+        big @ big  # the model
+
+    prof = profiling.profile_steps(step, wait=0, warmup=1, active=2)
+    phase = profiling.data_fraction(prof)
+    loader = profiling.data_fraction(prof, profiling.DATALOADER_LABEL)
+    assert loader < 0.5 <= phase  # judged by the loader alone, it would look compute-bound
+    assert profiling.classify_bottleneck(prof) == "data-bound"
+    assert profiling.classify_bottleneck(prof, label=profiling.DATALOADER_LABEL) == "compute-bound"
+    assert all(s < p for s, p in zip(profiling.step_shares(prof, profiling.DATALOADER_LABEL),
+                                     profiling.step_shares(prof)))
+
+
+def test_a_missing_data_label_is_an_error_not_a_zero_share():
+    prof = profiling.profile_steps(lambda i: torch.ones(8) @ torch.ones(8), wait=0, active=2)
+    with pytest.raises(ValueError, match="no 'data' range.*record_function"):
+        profiling.data_fraction(prof)
+    with pytest.raises(ValueError, match="no 'data' range"):
+        profiling.step_shares(prof)
+
+
+def test_quiet_kineto_without_gpu(monkeypatch):
+    monkeypatch.delenv("KINETO_LOG_LEVEL", raising=False)
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    assert profiling.quiet_kineto_without_gpu() is True
+    assert os.environ["KINETO_LOG_LEVEL"] == "6"
+    monkeypatch.setenv("KINETO_LOG_LEVEL", "1")  # a value set by the user is kept
+    assert profiling.quiet_kineto_without_gpu() is False
+    assert os.environ["KINETO_LOG_LEVEL"] == "1"
+    monkeypatch.delenv("KINETO_LOG_LEVEL")
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)  # with a GPU: left alone
+    assert profiling.quiet_kineto_without_gpu() is False
+    assert "KINETO_LOG_LEVEL" not in os.environ
+
+
+def test_kineto_gpu_probe_is_silenced_in_a_new_process(tmp_path):
+    """What the env variable does, in a process whose first profile comes after it."""
+    script = (
+        "import torch\n"
+        "from tutorials import profiling\n"
+        "print(profiling.quiet_kineto_without_gpu())\n"
+        "with torch.profiler.profile() as p:\n"
+        "    torch.ones(2) + 1\n"
+    )
+    env = {k: v for k, v in os.environ.items() if k != "KINETO_LOG_LEVEL"}
+    proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                          env=env, cwd=tmp_path, timeout=120, check=True)
+    assert proc.stdout.strip() == str(not torch.cuda.is_available())
+    assert "gpuGetDeviceCount" not in proc.stderr, proc.stderr
 
 
 def test_errors_name_the_problem(tmp_path):

@@ -4,7 +4,7 @@ The profiler's own tables hold timings, which change from run to run. These help
 turn a finished profile into rows (for the labs' printed tables) and into facts that
 do not depend on the machine: the ops called most often, how many times the CPU had
 to wait for a tensor's value (a *sync point*), which ``record_function`` labels are
-present, and whether the run spent most of its step time waiting for data.
+present, and whether the run spent most of its step time producing its input.
 
 Examples:
     >>> import torch
@@ -25,6 +25,7 @@ Examples:
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 
@@ -42,7 +43,9 @@ __all__ = [
     "labels_present",
     "op_rows",
     "profile_steps",
+    "quiet_kineto_without_gpu",
     "schedule_actions",
+    "step_shares",
     "sync_points",
     "top_ops_by_count",
     "trace_event_names",
@@ -250,20 +253,28 @@ def label_times_us(prof: profile, labels: Iterable[str]) -> dict[str, float]:
 
 
 # --8<-- [start:data_fraction]
-def data_fraction(prof: profile) -> float:
-    """Share of the recorded step time spent fetching batches from a DataLoader.
+def data_fraction(prof: profile, label: str = "data") -> float:
+    """Share of the recorded step time spent inside the ranges named ``label``.
 
-    The denominator is the time of the ``ProfilerStep#N`` events that a scheduled
-    profiler records around each step, so call ``next(iterator)`` inside the step.
+    Label the whole input phase of a step, ``with record_function("data"):``
+    around everything that produces the batch (``next(loader)``, the copy to the
+    device, augmentation applied to the batch), and this is the step's data share.
+    ``label=DATALOADER_LABEL`` measures only the time inside ``next(loader)``: work
+    done on the batch after the loader returns it is not in that share.
+
+    The denominator is the time of the ``ProfilerStep#N`` ranges that a scheduled
+    profiler records around each step.
 
     Raises:
         ValueError: the profile has no ``ProfilerStep`` events (no schedule, or
-            ``prof.step()`` was never called).
+            ``prof.step()`` was never called), or no range named ``label``.
     """
     data = step = 0.0
+    found = False
     for e in prof.key_averages():
-        if e.key.startswith("enumerate(DataLoader)"):
-            data += e.cpu_time_total  # inside next(loader): fetch + collate
+        if e.key == label or e.key.startswith(label + "#"):  # "enumerate(DataLoader)#..."
+            data += e.cpu_time_total  # the range, with everything called inside it
+            found = True
         elif e.key.startswith("ProfilerStep"):
             step += e.cpu_time_total  # the whole recorded step
     if step <= 0:
@@ -271,21 +282,83 @@ def data_fraction(prof: profile) -> float:
             "the profile has no ProfilerStep events: profile with a schedule and call "
             "prof.step() after every step (profile_steps does both)"
         )
+    if not found:
+        raise ValueError(
+            f"the profile has no {label!r} range: wrap the code that produces each batch "
+            f"in record_function({label!r}), or pass the label you used"
+        )
     return data / step
 # --8<-- [end:data_fraction]
 
 
-def classify_bottleneck(prof: profile, threshold: float = 0.5) -> str:
-    """``"data-bound"`` when at least ``threshold`` of step time is spent in the DataLoader.
+def step_shares(prof: profile, label: str = "data") -> list[float]:
+    """The share of each recorded step spent inside the ranges named ``label``.
+
+    :func:`data_fraction` is one number for the whole window, so one step slowed down
+    by another process weighs on it; the median of these per-step shares does not.
+
+    Args:
+        prof: a profiler run with a schedule (see :func:`data_fraction`).
+        label: a ``record_function`` label, or :data:`DATALOADER_LABEL`.
+
+    Returns:
+        One share in [0, 1] per recorded ``ProfilerStep``, in order.
+
+    Raises:
+        ValueError: no recorded steps, or no range named ``label``.
+    """
+    events = list(prof.events())
+    steps = [e for e in events if e.name.startswith("ProfilerStep")]
+    ranges = [e for e in events if e.name == label or e.name.startswith(label + "#")]
+    if not steps:
+        raise ValueError("the profile has no ProfilerStep events: profile with a schedule "
+                         "and call prof.step() after every step (profile_steps does both)")
+    if not ranges:
+        raise ValueError(f"the profile has no {label!r} range: wrap the code that produces "
+                         f"each batch in record_function({label!r}), or pass the label you used")
+    shares = []
+    for s in steps:
+        start, end = s.time_range.start, s.time_range.end
+        inside = sum(r.time_range.elapsed_us() for r in ranges if r.thread == s.thread
+                     and start <= r.time_range.start and r.time_range.end <= end)
+        shares.append(inside / max(end - start, 1e-9))
+    return shares
+
+
+def classify_bottleneck(prof: profile, threshold: float = 0.5, label: str = "data") -> str:
+    """``"data-bound"`` when at least ``threshold`` of step time is in the data phase.
 
     Args:
         prof: a profiler run with a schedule (see :func:`data_fraction`).
         threshold: the share of step time above which the run waits on data.
+        label: the ``record_function`` label of the data phase.
 
     Returns:
         ``"data-bound"`` or ``"compute-bound"``.
     """
-    return "data-bound" if data_fraction(prof) >= threshold else "compute-bound"
+    return "data-bound" if data_fraction(prof, label) >= threshold else "compute-bound"
+
+
+def quiet_kineto_without_gpu() -> bool:
+    """Turn kineto's console log off on a machine where CUDA is not available.
+
+    kineto, the profiler's C++ library, writes its own log to standard error. In a
+    CUDA build of torch it asks the CUDA runtime for the GPUs' properties when a
+    profile ends (for the trace's metadata, whatever ``activities`` were asked for);
+    with no GPU driver that fails and it logs ``ERROR ... gpuGetDeviceCount failed
+    with code 35`` (35: ``cudaErrorInsufficientDriver``). It also logs its
+    ``profiler_start``/``profiler_stop`` probes (``USDT:`` lines). Neither concerns a
+    CPU profile. kineto reads ``KINETO_LOG_LEVEL`` once, at the process's first
+    profile; this sets it to ``6`` (above every level kineto logs at), unless CUDA is
+    available or the variable is already set.
+
+    Returns:
+        True when it set the variable.
+    """
+    if torch.cuda.is_available() or "KINETO_LOG_LEVEL" in os.environ:
+        return False
+    os.environ["KINETO_LOG_LEVEL"] = "6"
+    return True
 
 
 def trace_event_names(path: str | Path, category: str | None = None) -> set[str]:
