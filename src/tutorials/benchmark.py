@@ -4,6 +4,15 @@
 number of repeats; we report the median (robust to outliers) and the IQR
 (how noisy the measurement was).
 
+Importing ``torch.utils.benchmark`` imports ``torch.utils.cpp_extension`` (its
+C++ timers can compile code), and that module logs, once per process,
+``No CUDA runtime is found, using CUDA_HOME='...'`` when it finds a CUDA toolkit
+(``$CUDA_HOME``, ``$CUDA_PATH`` or ``nvcc`` on the ``PATH``) but
+``torch.cuda.is_available()`` is false: a CPU-only machine with the toolkit
+installed. The course never compiles an extension here, so this module keeps that
+one message back during its import and :func:`import_notes` returns it with what it
+means; the labs print the note first, instead of an unexplained warning.
+
 Examples:
     >>> import torch
     >>> t = time_callable(torch.relu, torch.randn(256), label="relu", min_run_time=0.05)
@@ -13,12 +22,57 @@ Examples:
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 
-import torch.utils.benchmark as tbench
+__all__ = ["Timing", "import_notes", "time_callable"]
 
-__all__ = ["Timing", "time_callable"]
+_NO_CUDA_RUNTIME = "No CUDA runtime is found"
+
+
+class _KeepBack(logging.Filter):
+    """Holds back cpp_extension's "No CUDA runtime is found" record (and only that one)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.held: list[str] = []
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        if message.startswith(_NO_CUDA_RUNTIME):
+            self.held.append(message)
+            return False
+        return True
+
+
+def _import_torch_benchmark():
+    keep_back = _KeepBack()
+    log = logging.getLogger("torch.utils.cpp_extension")
+    log.addFilter(keep_back)
+    try:
+        import torch.utils.benchmark as tbench
+    finally:
+        log.removeFilter(keep_back)
+    return tbench, keep_back.held
+
+
+tbench, _held_back = _import_torch_benchmark()
+
+
+def import_notes() -> list[str]:
+    """What importing ``torch.utils.benchmark`` logged and this module held back, explained.
+
+    Returns:
+        One line per held-back message (none on a machine without a CUDA toolkit, with
+        a usable GPU, or when ``torch.utils.cpp_extension`` was imported earlier).
+    """
+    return [
+        f"note: torch.utils.cpp_extension (imported by torch.utils.benchmark) reports "
+        f'"{message}": a CUDA toolkit is installed but torch sees no usable GPU. That '
+        f"matters only when compiling CUDA extensions, which the labs never do: harmless here."
+        for message in _held_back
+    ]
 
 
 @dataclass(frozen=True)

@@ -4,6 +4,7 @@ import argparse
 import importlib
 
 import pytest
+import torch
 
 from tutorials.labs import _cli
 
@@ -16,6 +17,7 @@ from tutorials.labs import _cli
     (_cli.int_list(minimum=0), "0, 2,4", [0, 2, 4]),
     (_cli.int_list(minimum=4, multiple_of=4), "4096,8", [4096, 8]),
     (_cli.positive_float_list, "0.1,100", [0.1, 100.0]),
+    (_cli.bool_list, "false, On,1", [False, True, True]),
     (_cli.int_at_least(8), "8", 8),
 ])
 def test_good_values_convert(parse, text, value):
@@ -27,17 +29,49 @@ def test_good_values_convert(parse, text, value):
     (_cli.non_negative_int, "-1", "expected a non-negative integer, got '-1'"),
     (_cli.positive_float, "inf", "expected a positive number, got 'inf'"),
     (_cli.non_negative_float, "nan", "expected a non-negative number, got 'nan'"),
-    (_cli.int_list(minimum=0), "1,x", "expected comma-separated non-negative integers, got '1,x'"),
-    (_cli.int_list(minimum=1), "0", "expected comma-separated positive integers, got '0'"),
+    # a list's message names the first bad item and what is wrong with it
+    (_cli.int_list(minimum=0), "1,x", "expected comma-separated non-negative integers, got '1,x': "
+                                      "'x' is not an integer"),
+    (_cli.int_list(minimum=0), "1,-2", "expected comma-separated non-negative integers, got '1,-2': "
+                                       "-2 is negative"),
+    (_cli.int_list(minimum=0), "", "expected comma-separated non-negative integers, got '': no value"),
+    (_cli.int_list(minimum=1), "0", "expected comma-separated positive integers, got '0': 0 is not positive"),
     (_cli.int_list(minimum=4, multiple_of=4), "6",
-     "expected comma-separated positive multiples of 4, got '6'"),
-    (_cli.positive_float_list, "1,,2", "expected comma-separated positive numbers, got '1,,2'"),
+     "expected comma-separated positive multiples of 4, got '6': 6 is not a multiple of 4"),
+    (_cli.int_list(minimum=4, multiple_of=4), "0",
+     "expected comma-separated positive multiples of 4, got '0': 0 is not positive"),
+    (_cli.positive_float_list, "1,,2", "expected comma-separated positive numbers, got '1,,2': "
+                                       "an item is empty"),
+    (_cli.positive_float_list, "0.1,nan", "expected comma-separated positive numbers, got '0.1,nan': "
+                                          "'nan' is not a finite number"),
+    (_cli.bool_list, "true,maybe", "expected comma-separated true/false values, got 'true,maybe': "
+                                   "'maybe' is not one of true/false, on/off, yes/no, 1/0"),
     (_cli.int_at_least(8, "an integer >= 8 (why)"), "7", "expected an integer >= 8 (why), got '7'"),
 ])
 def test_bad_values_raise_argument_type_errors(parse, text, message):
     with pytest.raises(argparse.ArgumentTypeError) as exc:
         parse(text)
     assert str(exc.value) == message
+
+
+def test_list_types_read_well_in_argparse_own_messages():
+    # argparse names a type only when it raises ValueError itself: never "_int_list"
+    for parse in (_cli.int_list(minimum=0), _cli.positive_float_list, _cli.bool_list):
+        assert parse.__name__.startswith("comma-separated ") and "_" not in parse.__name__
+
+
+def test_fp16_off_cuda_is_a_usage_error_naming_option_and_device(capsys):
+    parser = argparse.ArgumentParser(prog="lab")
+    _cli.refuse_fp16_off_cuda(parser, "--amp", "bf16", torch.device("cpu"), instead="--amp bf16")
+    _cli.refuse_fp16_off_cuda(parser, "--amp", "fp16", torch.device("cuda"), instead="--amp bf16")
+    with pytest.raises(SystemExit) as exc:
+        _cli.refuse_fp16_off_cuda(parser, "--precisions", ["fp32", "fp16"], torch.device("cpu"),
+                                  instead="--precisions fp32,bf16")
+    assert exc.value.code == 2
+    err = capsys.readouterr().err
+    assert err.startswith("usage: lab") and "Traceback" not in err
+    assert (f"lab: error: --precisions fp16 needs CUDA, the device is cpu: {_cli.FP16_NEEDS_CUDA}; "
+            "use --precisions fp32,bf16 (or --device cuda on a machine with a GPU)") in err
 
 
 def test_a_new_out_dir_is_removed_when_the_run_fails_before_writing(tmp_path):

@@ -42,6 +42,14 @@ def test_training_ran_and_wrote_its_files(results):
     assert saved["dry_run"] is True and saved["device"] == "CPU"
 
 
+def test_dry_run_first_and_last_loss_are_its_two_steps(results):
+    # with 2 steps the 5-step means at each end would both be the mean of the same 2 losses
+    t = results["training"]
+    assert t["loss_window"] == 1
+    assert (t["first loss"], t["last loss"]) == tuple(t["losses"])
+    assert t["first loss"] != t["last loss"], "one optimizer step moves the loss"
+
+
 def test_short_training_learns_the_digits():
     # a few dozen steps on a narrow network: far better than chance (10%)
     train_set, test_set, _ = lab.load_data(None, None, 0)

@@ -60,7 +60,8 @@ def test_bad_grid_values_are_usage_errors(usage_error):
 
 def test_bad_pin_memory_value_is_a_usage_error(usage_error):
     err = usage_error(lab.main, ["--pin-memory", "maybe"])
-    assert "argument --pin-memory: expected true/false values (comma-separated), got 'maybe'" in err
+    assert ("argument --pin-memory: expected comma-separated true/false values, got 'maybe': "
+            "'maybe' is not one of true/false, on/off, yes/no, 1/0") in err
 
 
 def test_missing_data_dir_names_the_folder(tmp_path, usage_error):

@@ -36,7 +36,7 @@ def test_fp16_on_cpu_is_a_usage_error(usage_error, tmp_path):
     err = usage_error(lab.main, ["--dry-run", "--device", "cpu", "--precisions", "fp32,fp16",
                                  "--out-dir", str(tmp_path / "out")])
     assert "--precisions fp16 needs CUDA, the device is cpu" in err
-    assert "fp16 autocast with GradScaler is a CUDA path" in err
+    assert "fp16 is a CUDA path in these labs (Lecture 7)" in err
     assert not (tmp_path / "out").exists()
 
 

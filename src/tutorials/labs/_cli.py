@@ -4,7 +4,12 @@
   refused by the parser itself, with a usage line, exit status 2 and a message that
   names the flag and what it expects, before the lab has done or created anything::
 
-      error: argument --workers: expected comma-separated non-negative integers, got '1,x'
+      error: argument --workers: expected comma-separated non-negative integers,
+      got '1,x': 'x' is not an integer
+
+* :func:`refuse_fp16_off_cuda`: the one precision rule of every lab with an
+  ``--amp`` or ``--precisions`` option: ``fp16`` without CUDA is a usage error that
+  names the option and the device.
 
 * :func:`pick_device_or_exit`: ``--device cuda`` on a machine without CUDA is a
   usage error too, not a traceback.
@@ -27,6 +32,8 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 __all__ = [
+    "FP16_NEEDS_CUDA",
+    "bool_list",
     "command_line",
     "guard_run",
     "int_at_least",
@@ -37,6 +44,7 @@ __all__ = [
     "positive_float",
     "positive_float_list",
     "positive_int",
+    "refuse_fp16_off_cuda",
     "script_argv",
     "write_results",
 ]
@@ -145,37 +153,123 @@ def non_negative_float(text: str) -> float:
     return value
 
 
+def _below(value: int, minimum: int) -> str:
+    if minimum == 0:
+        return f"{value} is negative"
+    if value <= 0:
+        return f"{value} is not positive"
+    return f"{value} is below {minimum}"
+
+
+def _list_type(what: str, convert: Callable[[str], object]) -> Callable[[str], list]:
+    """An option type for comma-separated items; ``convert(item)`` returns a value or a problem.
+
+    ``convert`` returns the item's value, or raises ``ValueError`` whose message says
+    what is wrong with that item; the error then reads
+    ``expected comma-separated <what>, got '1,x': 'x' is not an integer``.
+    """
+
+    def parse(text: str) -> list:
+        if not text.strip():
+            raise argparse.ArgumentTypeError(f"expected comma-separated {what}, got {text!r}: no value")
+        values = []
+        for item in text.split(","):
+            try:
+                if not item.strip():
+                    raise ValueError("an item is empty")
+                values.append(convert(item.strip()))
+            except ValueError as err:
+                raise argparse.ArgumentTypeError(
+                    f"expected comma-separated {what}, got {text!r}: {err}") from None
+        return values
+
+    # argparse names the type only for an unexpected ValueError: "invalid <name> value"
+    parse.__name__ = f"comma-separated {what}"
+    return parse
+
+
 def int_list(minimum: int = 0, multiple_of: int = 1, what: str | None = None) -> Callable[[str], list[int]]:
     """An option type for comma-separated integers, each ``>= minimum`` and a multiple of ``multiple_of``.
+
+    The message of a bad value names the first bad item and what is wrong with it.
 
     Example:
         >>> int_list(minimum=1)("32, 128")
         [32, 128]
+        >>> int_list(minimum=2, what="sizes >= 2")("4,x")
+        Traceback (most recent call last):
+        argparse.ArgumentTypeError: expected comma-separated sizes >= 2, got '4,x': 'x' is not an integer
     """
     if what is None:
         what = {0: "non-negative integers", 1: "positive integers"}.get(minimum, f"integers >= {minimum}")
         if multiple_of > 1:
             what = f"positive multiples of {multiple_of}"
 
-    def parse(text: str) -> list[int]:
+    def convert(item: str) -> int:
         try:
-            values = [int(v) for v in text.split(",")]
+            value = int(item)
         except ValueError:
-            values = []
-        if not values or any(v < minimum or v % multiple_of for v in values):
-            raise argparse.ArgumentTypeError(f"expected comma-separated {what}, got {text!r}")
-        return values
+            raise ValueError(f"{item!r} is not an integer") from None
+        if value < minimum:
+            raise ValueError(_below(value, minimum))
+        if value % multiple_of:
+            raise ValueError(f"{value} is not a multiple of {multiple_of}")
+        return value
 
-    parse.__name__ = "int_list"
-    return parse
+    return _list_type(what, convert)
 
 
-def positive_float_list(text: str) -> list[float]:
-    """``type=`` for comma-separated finite numbers > 0 (a list of learning rates)."""
-    values = [_finite_float(v) for v in text.split(",")]
-    if not values or any(v is None or v <= 0 for v in values):
-        raise argparse.ArgumentTypeError(f"expected comma-separated positive numbers, got {text!r}")
-    return values
+def _positive_number(item: str) -> float:
+    value = _finite_float(item)
+    if value is None:
+        raise ValueError(f"{item!r} is not a finite number")
+    if value <= 0:
+        raise ValueError(f"{item} is not positive")
+    return value
+
+
+#: ``type=`` for comma-separated finite numbers > 0 (a list of learning rates).
+positive_float_list = _list_type("positive numbers", _positive_number)
+
+_BOOLS = {"true": True, "on": True, "yes": True, "1": True,
+          "false": False, "off": False, "no": False, "0": False}
+
+
+def _bool(item: str) -> bool:
+    try:
+        return _BOOLS[item.lower()]
+    except KeyError:
+        raise ValueError(f"{item!r} is not one of true/false, on/off, yes/no, 1/0") from None
+
+
+#: ``type=`` for comma-separated true/false values (``--pin-memory false,true``).
+bool_list = _list_type("true/false values", _bool)
+
+
+# --- the precision rule: float16 only on CUDA ---------------------------------------
+
+#: Why fp16 is refused off CUDA (Lecture 7, "mixed precision").
+FP16_NEEDS_CUDA = (
+    "fp16 is a CUDA path in these labs (Lecture 7): on CPUs without native float16 "
+    "arithmetic it is far slower than float32"
+)
+
+
+def refuse_fp16_off_cuda(parser: argparse.ArgumentParser, option: str, modes: str | list[str],
+                         device, instead: str) -> None:
+    """The labs' one precision rule: ``fp16`` on a device other than CUDA is a usage error.
+
+    Args:
+        parser: the lab's parser (``parser.error``: usage line, exit status 2).
+        option: the flag, as the message names it (``"--amp"``).
+        modes: the flag's value: one mode or a list of modes.
+        device: the device the lab resolved (``--device auto`` on a CPU-only machine: CPU).
+        instead: what to use instead, e.g. ``"--amp bf16 or --amp off"``.
+    """
+    modes = [modes] if isinstance(modes, str) else list(modes)
+    if "fp16" in modes and device.type != "cuda":
+        parser.error(f"{option} fp16 needs CUDA, the device is {device.type}: {FP16_NEEDS_CUDA}; "
+                     f"use {instead} (or --device cuda on a machine with a GPU)")
 
 
 def pick_device_or_exit(parser: argparse.ArgumentParser, name: str):

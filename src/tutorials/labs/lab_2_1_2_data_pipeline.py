@@ -44,6 +44,7 @@ from torchvision.transforms import v2
 
 from tutorials.imagefolder import ImageFolderDataset, write_digit_folder
 from tutorials.labs._cli import (
+    bool_list,
     guard_run,
     int_at_least,
     int_list,
@@ -241,18 +242,6 @@ def plot(grid: list[dict], rates: dict[int, float], e2e: list[dict], path: Path)
 # with a usage line and a message naming the option (exit status 2).
 
 # %%
-def _bool_list(text: str) -> list[bool]:
-    """``type=`` for comma-separated true/false values (``--pin-memory``)."""
-    table = {"true": True, "on": True, "1": True, "false": False, "off": False, "0": False}
-    try:
-        values = [table[v.strip().lower()] for v in text.split(",")]
-    except KeyError:
-        values = []
-    if not values:
-        raise argparse.ArgumentTypeError(f"expected true/false values (comma-separated), got {text!r}")
-    return values
-
-
 def build_parser() -> argparse.ArgumentParser:
     """The lab's command-line options."""
     p = argparse.ArgumentParser(
@@ -272,7 +261,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="comma-separated num_workers values (default: 0,1,2)")
     p.add_argument("--batch-sizes", type=int_list(minimum=1), default=[32, 128],
                    help="comma-separated batch sizes (default: 32,128)")
-    p.add_argument("--pin-memory", type=_bool_list, default=[False, True],
+    p.add_argument("--pin-memory", type=bool_list, default=[False, True],
                    help="comma-separated pin_memory values (default: false,true)")
     p.add_argument("--repeats", type=positive_int, default=1,
                    help="epochs per setting; the median is kept (default: %(default)s)")

@@ -30,7 +30,7 @@ import torch
 import torch.nn.functional as F
 
 from tutorials.activations import MishFunction, MishRecompute, SwishFunction, SwishRecompute
-from tutorials.benchmark import time_callable
+from tutorials.benchmark import import_notes, time_callable
 from tutorials.labs._cli import (
     guard_run,
     int_list,
@@ -214,6 +214,8 @@ def _run(args: argparse.Namespace, device: torch.device) -> dict:
     sizes = [1_024] if args.dry_run else args.sizes
     min_run_time = 0.01 if args.dry_run else args.min_run_time
     torch.manual_seed(args.seed)
+    for note in import_notes():  # a warning torch logged on import, explained
+        print(note)
     print(f"device: {device_label(device)} · torch {torch.__version__}")
 
     grads = check_gradients(device, args.seed)

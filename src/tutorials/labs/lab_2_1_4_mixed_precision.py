@@ -51,6 +51,7 @@ from tutorials.labs._cli import (
     pick_device_or_exit,
     positive_float,
     positive_int,
+    refuse_fp16_off_cuda,
     script_argv,
     write_results,
 )
@@ -197,8 +198,8 @@ def build_parser() -> argparse.ArgumentParser:
         description="Lab 2.1.4: fp32 vs bf16 vs fp16 autocast: step time, memory, accuracy."
     )
     p.add_argument("--precisions", type=_precisions, default="auto",
-                   help="comma-separated modes among fp32,bf16,fp16; auto = fp32,bf16 on CPU "
-                        "and fp32,bf16,fp16 on CUDA (default: %(default)s)")
+                   help="comma-separated modes among fp32,bf16,fp16 (fp16 needs CUDA); auto = "
+                        "fp32,bf16 on CPU and fp32,bf16,fp16 on CUDA (default: %(default)s)")
     p.add_argument("--epochs", type=positive_int, default=15,
                    help="training epochs per mode (default: %(default)s)")
     p.add_argument("--batch-size", type=positive_int, default=128,
@@ -229,10 +230,7 @@ def main(argv: list[str] | None = None) -> dict:
         precisions = ["fp32", "bf16"] + (["fp16"] if device.type == "cuda" else [])
     else:
         precisions = args.precisions
-    if "fp16" in precisions and device.type != "cuda":
-        parser.error(f"--precisions fp16 needs CUDA, the device is {device.type}: fp16 autocast with "
-                     "GradScaler is a CUDA path (far slower than float32 on CPUs without float16 "
-                     "arithmetic); use --precisions fp32,bf16 or --device cuda")
+    refuse_fp16_off_cuda(parser, "--precisions", precisions, device, instead="--precisions fp32,bf16")
     if args.dry_run:
         args.epochs, args.width, args.timed_steps = 1, 64, 3
     with guard_run("Lab 2.1.4", args.out_dir):  # Ctrl-C: a message and exit status 130

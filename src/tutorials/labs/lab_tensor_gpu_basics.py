@@ -39,13 +39,14 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
-from tutorials.benchmark import time_callable
+from tutorials.benchmark import import_notes, time_callable
 from tutorials.labs._cli import (
     guard_run,
     int_list,
     non_negative_int,
     pick_device_or_exit,
     positive_float,
+    refuse_fp16_off_cuda,
     script_argv,
     write_results,
 )
@@ -353,8 +354,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="comma-separated copy sizes in bytes, multiples of 4 "
                         "(default: 4 KiB to 64 MiB)")
     p.add_argument("--amp", choices=tuple(AMP_DTYPES), default="bf16",
-                   help="extra reduced-precision dtype for the CUDA matmul and convolution "
-                        "(default: %(default)s)")
+                   help="extra reduced-precision dtype for the CUDA matmul and convolution; "
+                        "fp16 needs CUDA (default: %(default)s)")
     p.add_argument("--min-run-time", type=positive_float, default=0.2,
                    help="seconds of timing per measurement (default: %(default)s)")
     p.add_argument("--cpu-threads", type=non_negative_int, default=0,
@@ -374,6 +375,7 @@ def main(argv: list[str] | None = None) -> dict:
     parser = build_parser()
     args = parser.parse_args(argv)  # bad values: a usage error (exit status 2)
     device = pick_device_or_exit(parser, args.device)
+    refuse_fp16_off_cuda(parser, "--amp", args.amp, device, instead="--amp bf16 or --amp off")
     with guard_run("the tensor & GPU basics lab", args.out_dir):  # Ctrl-C: a message, exit status 130
         return _run(args, device)
 
@@ -391,6 +393,8 @@ def _run(args: argparse.Namespace, device: torch.device) -> dict:
     torch.manual_seed(args.seed)
     devices = [torch.device("cpu")] + ([device] if device.type != "cpu" else [])
     ran = ", ".join(device_label(d) for d in devices)
+    for note in import_notes():  # a warning torch logged on import, explained
+        print(note)
     print(f"device: {device_label(device)} · torch {torch.__version__} · "
           f"{torch.get_num_threads()} CPU threads · parts run on: {ran}")
 
