@@ -89,8 +89,10 @@ def test_modes_early_stopping_and_divergence():
     hist = fit(model, DataLoader(data, batch_size=10), DataLoader(data, batch_size=30),
                nn.CrossEntropyLoss(), torch.optim.SGD(model.parameters(), lr=0.0),
                config=TrainConfig(epochs=10, device="cpu", progress=False),
-               early_stopping=EarlyStopping(patience=1, mode="min", min_delta=1.0))
-    assert len(hist) == 3  # no improvement beyond min_delta: stop after patience + 1 bad epochs
+               early_stopping=EarlyStopping(patience=2, mode="min", min_delta=1.0))
+    # epoch 0 sets the best; nothing improves by min_delta after it: the second bad
+    # epoch in a row (the patience-th) is the last
+    assert len(hist) == 3
     with pytest.raises(RuntimeError, match="epoch 0: loss is not finite") as info:
         fit(model, DataLoader(data, batch_size=10), DataLoader(data, batch_size=30),
             lambda out, y: out.sum() * float("nan"), torch.optim.SGD(model.parameters(), lr=0.1),
@@ -144,7 +146,7 @@ def test_tensorboard_scalars_are_written_per_epoch(tmp_path):
 def test_on_epoch_end_sees_the_stopper_after_this_epoch():
     """A checkpoint saved from on_epoch_end holds this epoch's early-stopping counters."""
     data, model = task()
-    stopper = EarlyStopping(patience=1, mode="min", min_delta=1.0)  # nothing improves by 1.0 after epoch 0
+    stopper = EarlyStopping(patience=2, mode="min", min_delta=1.0)  # nothing improves by 1.0 after epoch 0
     seen = []
     hist = fit(model, DataLoader(data, batch_size=10), DataLoader(data, batch_size=30),
                nn.CrossEntropyLoss(), torch.optim.SGD(model.parameters(), lr=0.1),

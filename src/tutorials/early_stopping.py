@@ -1,11 +1,14 @@
 """Early stopping on a loss or a metric, with patience and a minimum improvement.
 
+The run stops on the ``patience``-th consecutive epoch without improvement, as
+Keras's and Lightning's ``EarlyStopping`` do.
+
 Examples:
-    >>> stopper = EarlyStopping(patience=1, mode="max", min_delta=0.01)
+    >>> stopper = EarlyStopping(patience=2, mode="max", min_delta=0.01)
     >>> [stopper.step(acc) for acc in (0.50, 0.60, 0.605, 0.59)]
     [False, False, False, True]
-    >>> stopper.best, stopper.best_epoch
-    (0.6, 1)
+    >>> stopper.best, stopper.best_epoch, stopper.bad_epochs
+    (0.6, 1, 2)
 """
 
 from __future__ import annotations
@@ -19,8 +22,12 @@ __all__ = ["EarlyStopping"]
 class EarlyStopping:
     """Stop when the monitored value has not improved by ``min_delta`` for ``patience`` epochs.
 
+    :meth:`step` returns ``True`` on the ``patience``-th consecutive epoch without
+    improvement (``patience=3``: best at epoch 5, stop at epoch 8). ``patience=0``
+    stops on the first such epoch, like ``patience=1`` (as in Keras and Lightning).
+
     Args:
-        patience: epochs without improvement tolerated before stopping.
+        patience: consecutive epochs without improvement after which to stop.
         mode: ``"min"`` for a loss, ``"max"`` for a metric such as accuracy.
         min_delta: the smallest change that counts as an improvement.
 
@@ -46,13 +53,17 @@ class EarlyStopping:
         return value > self.best + self.min_delta
 
     def step(self, value: float) -> bool:
-        """Record one epoch's value; return ``True`` when training should stop."""
+        """Record one epoch's value; return ``True`` when training should stop.
+
+        That is: this epoch did not improve, and neither did the ``patience - 1``
+        epochs before it.
+        """
         self.epoch += 1
         if self.improved(value):
             self.best, self.best_epoch, self.bad_epochs = value, self.epoch, 0
-        else:
-            self.bad_epochs += 1
-        return self.bad_epochs > self.patience
+            return False
+        self.bad_epochs += 1
+        return self.bad_epochs >= self.patience
 
     def state_dict(self) -> dict[str, Any]:
         """Counters to store in a checkpoint."""

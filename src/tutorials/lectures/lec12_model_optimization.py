@@ -213,6 +213,27 @@ after = torch.stack([p.grad.norm() for p in net.parameters()]).norm()
 print(f"total grad norm before {norm:.2f}, after clipping {after:.4f}")
 # --8<-- [end:clip_norm]
 
+# --8<-- [start:clip_momentum]
+def largest_step(momentum, lr=0.1, max_norm=1.0, steps=50):
+    """The longest SGD step, in units of lr * max_norm, with every gradient clipped."""
+    w = torch.zeros(3, requires_grad=True)
+    opt = torch.optim.SGD([w], lr=lr, momentum=momentum)
+    largest = 0.0
+    for _ in range(steps):
+        opt.zero_grad()
+        (w - 100.0).pow(2).sum().backward()  # far from the minimum: one direction
+        nn.utils.clip_grad_norm_([w], max_norm)  # every gradient has norm 1
+        before = w.detach().clone()
+        opt.step()
+        largest = max(largest, (w.detach() - before).norm().item())
+    return largest / (lr * max_norm)
+
+
+for momentum in (0.0, 0.9):
+    print(f"momentum {momentum}: largest step {largest_step(momentum):.2f} "
+          "x lr x max_norm")
+# --8<-- [end:clip_momentum]
+
 # --8<-- [start:clip_train]
 clip_acc = {}
 for clip in (None, 1.0):
@@ -385,7 +406,7 @@ for epoch in range(50):
     val_loss = evaluate(model, val_loader, loss_fn, device=device)["loss"]
     val_losses.append(val_loss)
     is_best = stopper.improved(val_loss)  # ask before step() records it
-    stop = stopper.step(val_loss)  # True after `patience` bad epochs
+    stop = stopper.step(val_loss)  # True on the patience-th bad epoch in a row
     es_mgr.save({"model": model.state_dict(), "optimizer": opt.state_dict(),
                  "early_stopping": stopper.state_dict(), "epoch": epoch},
                 step=epoch, is_best=is_best)  # the stopper's state included
@@ -583,43 +604,55 @@ print("deterministic mode on:", torch.are_deterministic_algorithms_enabled())
 # --8<-- [start:worker_dataset]
 import sys
 
-from torch.utils.data import Dataset
+from torch.utils.data import Dataset, Subset, get_worker_info
 
 
 class NoisyDigits(Dataset):
     """Digits with random noise added in __getitem__: randomness in workers."""
 
+    def __init__(self):
+        self.rng = np.random.default_rng(0)  # a generator the dataset owns
+
     def __len__(self):
         return 8
 
     def __getitem__(self, i):
-        noise = np.random.rand() + random.random()  # NumPy and Python RNGs
-        return x_train[i].sum() + noise + torch.rand(())  # and torch's
+        # the global generators of NumPy, Python and torch: PyTorch seeds them
+        shared = np.random.rand() + random.random() + torch.rand(()).item()
+        return x_train[i].sum().item() + shared, self.rng.uniform()
 
 
 def seed_worker(worker_id):
-    # torch.initial_seed() is base_seed + worker_id, with base_seed drawn
-    # from the loader's generator: reseed the other libraries from it
-    worker_seed = torch.initial_seed() % 2**32
-    np.random.seed(worker_seed)
-    random.seed(worker_seed)
+    # get_worker_info().seed is base_seed + worker_id, with base_seed drawn
+    # from the loader's generator: seed the dataset's own generator from it
+    info = get_worker_info()
+    dataset = info.dataset
+    while isinstance(dataset, Subset):  # random_split's parts are Subsets
+        dataset = dataset.dataset
+    dataset.rng = np.random.default_rng(info.seed)
 # --8<-- [end:worker_dataset]
 
 
 # --8<-- [start:worker_seeding]
-def draw(seed):
+def draw(seed, init):
+    """One epoch: the noise from the global generators, and from the dataset's."""
     # workers are forked copies of this process: flush, or they inherit
     # (and print again) whatever output is still buffered
     sys.stdout.flush()
     loader = DataLoader(NoisyDigits(), batch_size=2, num_workers=2,
-                        worker_init_fn=seed_worker,
+                        worker_init_fn=init,
                         generator=torch.Generator().manual_seed(seed))
-    return torch.cat(list(loader))
+    return [torch.cat(column) for column in zip(*loader)]
 
 
-first, again, other = draw(0), draw(0), draw(1)
-print("same generator seed, identical batches:", torch.equal(first, again))
-print("other seed, identical batches:        ", torch.equal(first, other))
+for init in (None, seed_worker):
+    first, again, other = draw(0, init), draw(0, init), draw(1, init)
+    print(f"worker_init_fn={init and init.__name__}")
+    for k, source in enumerate(("global generators:", "dataset's rng:")):
+        noise = first[k]  # batch 0 comes from worker 0, batch 1 from worker 1
+        print(f"  {source:18} same seed repeats {torch.equal(noise, again[k])}, "
+              f"other seed differs {not torch.equal(noise, other[k])}, "
+              f"workers differ {not torch.equal(noise[0:2], noise[2:4])}")
 torch.set_num_threads(previous_threads)  # undo this page's global setting
 # --8<-- [end:worker_seeding]
 
