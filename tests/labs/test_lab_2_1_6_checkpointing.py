@@ -25,9 +25,14 @@ FAST = ["--epochs", "3", "--batch-size", "64", "--save-every", "1", "--hidden", 
         "--device", "cpu"]
 
 
-def test_dry_run_writes_documented_files(tmp_path):
+def test_dry_run_writes_documented_files(tmp_path, capsys):
     summary = lab.main(["--dry-run", "--out-dir", str(tmp_path)])
     assert summary["epochs_run"] == 1 and summary["final_val_acc"] > 0.2  # chance is 0.1
+    # no terminal here, so no bar: one line per epoch is the progress a log shows
+    captured = capsys.readouterr()
+    assert captured.out.startswith(f"epoch 1/1: val_acc {summary['final_val_acc']:.4f} (best so far), "
+                                   "checkpoint saved at step 23\n")
+    assert "training" not in captured.err, "no progress bar when standard error is not a terminal"
     weights = torch.load(tmp_path / lab.FINAL_WEIGHTS, weights_only=True)
     assert set(weights) == set(lab.make_model().state_dict())
     assert json.loads((tmp_path / lab.SUMMARY).read_text())["global_step"] == summary["global_step"]
@@ -81,6 +86,23 @@ def test_corrupt_and_truncated_checkpoints_are_skipped_and_named(reference, tmp_
     assert {p.rsplit("/", 1)[-1] for p in again["skipped_checkpoints"]} == {ckpts[-1].name, ckpts[-2].name}
     got = torch.load(tmp_path / lab.FINAL_WEIGHTS, weights_only=True)
     assert lab.same_weights(got, ref_weights)
+
+
+def test_early_stopping_stops_on_the_patience_th_epoch_without_improvement(tmp_path, capsys):
+    """An lr too small to change a float32 weight: epoch 1 sets the best, every later epoch
+    ties it; with --patience 2 the run stops on the second of them (Keras/Lightning)."""
+    summary = lab.main(["--epochs", "8", "--lr", "1e-12", "--patience", "2", "--hidden", "16",
+                        "--save-every", "100", "--out-dir", str(tmp_path)])
+    assert summary["epochs_run"] == 3 and summary["stopped_early"] is True
+    assert summary["best_epoch"] == 0 and summary["final_val_acc"] == summary["best_val_acc"]
+    out = capsys.readouterr().out
+    assert "epoch 3/8: val_acc" in out
+    assert "; stopping early: no improvement for 2 epochs (--patience 2)" in out
+    help_text = next(a.help for a in lab.build_parser()._actions if "--patience" in a.option_strings)
+    assert "stop on the patience-th consecutive epoch" in help_text
+    assert lab.main(["--epochs", "8", "--lr", "1e-12", "--patience", "2", "--hidden", "16",
+                     "--save-every", "100", "--out-dir", str(tmp_path)])["already_finished"] is True
+    assert "already finished (stopped early after epoch 3), nothing to train" in capsys.readouterr().out
 
 
 def test_foreign_checkpoint_names_the_mismatch(tmp_path):
@@ -149,7 +171,7 @@ def test_a_finished_run_says_so(run_copy, capsys):
     before = _contents(run_copy)
     again = lab.main([*BASE, "--out-dir", str(run_copy)])
     out = capsys.readouterr().out
-    assert (f"the run in {run_copy} is already finished (1 of 1 epochs done): final model "
+    assert (f"the run in {run_copy} is already finished (1 of 1 epochs done), nothing to train: final model "
             f"{run_copy / lab.FINAL_WEIGHTS}, summary {run_copy / lab.SUMMARY}; use another --out-dir") in out
     assert again["already_finished"] is True and again["global_step"] == 23
     assert _contents(run_copy) == before
@@ -222,26 +244,54 @@ def test_ctrl_c_names_the_checkpoint_and_the_command_to_resume(reference, tmp_pa
     assert lab.same_weights(got, reference[1]), "resumed after Ctrl-C: bit-identical"
 
 
-def test_kill_demo_fails_on_an_unreadable_checkpoint(tmp_path, monkeypatch, capsys):
-    """The demo's runs in this process; the "killed" run leaves a truncated checkpoint."""
+def _demo_in_this_process(monkeypatch, tmp_path, damage=None):
+    """The demo's runs in this process; ``damage(ckpt_dir)`` plays the part of a harmful kill."""
     def run_here(cmd, **kwargs):  # the reference run, without a subprocess
         lab.main(cmd[3:])
 
-    def truncating_kills(cmd, kills, seed, max_steps, after_kill=None):
+    def fake_kills(cmd, kills, seed, max_steps, after_kill=None, progress=None):
         lab.main(cmd[3:])
-        newest = sorted((tmp_path / "interrupted" / "checkpoints").glob("ckpt-*.pt"))[-1]
-        newest.write_bytes(newest.read_bytes()[:100])
+        if damage is not None:
+            damage(tmp_path / "interrupted" / "checkpoints")
         after_kill()
+        progress("kill 1/1: started from step 0; SIGKILL after step 5")
         return [5]
 
     monkeypatch.setattr(lab.subprocess, "run", run_here)
-    monkeypatch.setattr(lab, "run_with_kills", truncating_kills)
+    monkeypatch.setattr(lab, "run_with_kills", fake_kills)
+    return ["--demo-kill", "--dry-run", "--hidden", "16", "--out-dir", str(tmp_path)]
+
+
+def test_kill_demo_fails_on_an_unreadable_checkpoint(tmp_path, monkeypatch, capsys):
+    def truncate_newest(ckpts):
+        newest = sorted(ckpts.glob("ckpt-*.pt"))[-1]
+        newest.write_bytes(newest.read_bytes()[:100])
+
+    argv = _demo_in_this_process(monkeypatch, tmp_path, damage=truncate_newest)
     with pytest.raises(SystemExit) as exc:
-        lab.main(["--demo-kill", "--dry-run", "--hidden", "16", "--out-dir", str(tmp_path)])
+        lab.main(argv)
     ckpts = tmp_path / "interrupted" / "checkpoints"
-    assert exc.value.code == f"kill demo failed: 1 unreadable checkpoint(s) in {ckpts}"
-    err = capsys.readouterr().err
-    assert f"unreadable checkpoint: {ckpts / 'ckpt-00000023.pt'}: checksum mismatch" in err
+    assert exc.value.code == f"kill demo failed: 1 unreadable checkpoint(s) in {ckpts}: ckpt-00000023.pt"
+    captured = capsys.readouterr()
+    assert f"unreadable checkpoint: {ckpts / 'ckpt-00000023.pt'}: checksum mismatch" in captured.err
+    assert "  kill 1/1: started from step 0; SIGKILL after step 5\n" in captured.out
+    assert "unreadable: 1\n" in captured.out
+
+
+def test_kill_demo_run_again_starts_afresh(tmp_path, monkeypatch, capsys):
+    argv = _demo_in_this_process(monkeypatch, tmp_path)
+    first = lab.main(argv)
+    assert first["identical"] is True and first["unreadable_checkpoints"] == []
+    capsys.readouterr()
+    again = lab.main(argv)  # without clearing, both runs would say "already finished"
+    out = capsys.readouterr().out
+    assert out.startswith(f"removed the previous demo's run in {tmp_path / 'reference'}\n"
+                          f"removed the previous demo's run in {tmp_path / 'interrupted'}\n")
+    assert "already finished" not in out and again["identical"] is True
+    (tmp_path / "reference" / "notes.txt").write_text("mine")
+    with pytest.raises(SystemExit, match="holds files a training run does not write \\(notes.txt\\)"):
+        lab.main(argv)
+    assert (tmp_path / "reference" / "notes.txt").read_text() == "mine"
 
 
 def test_ctrl_c_before_the_first_checkpoint_leaves_no_directory(tmp_path, monkeypatch, capsys):

@@ -107,7 +107,7 @@ def _run(args: argparse.Namespace) -> dict:
                 try:
                     read_checkpoint(path)
                 except Exception as err:  # collect every unreadable file; the run fails below
-                    unreadable.append(f"{path}: {err}")
+                    unreadable.append(str(err) if str(err).startswith(str(path)) else f"{path}: {err}")
 
         t0 = time.perf_counter()
         kills = lab.run_with_kills(lab.child_command(run_args, run_dir), kills=wanted,
@@ -142,6 +142,14 @@ def _run(args: argparse.Namespace) -> dict:
     )
     print(format_table(rows))
     print(summary)
+    for line in unreadable:  # each one contradicts the atomic write: name them
+        print(f"unreadable checkpoint: {line}", file=sys.stderr)
+    if not totals["ok"]:
+        reasons = [f"{len(unreadable)} unreadable checkpoint(s), listed above"] if unreadable else []
+        failed = [str(r["run"]) for r in rows if not r["bit_identical"]]
+        if failed:
+            reasons.append(f"run(s) {', '.join(failed)} not bit-identical (kept under {out})")
+        print("kill benchmark failed: " + "; ".join(reasons), file=sys.stderr)
     environment = {"torch": torch.__version__, "python": platform.python_version(),
                    "machine": f"{platform.system()} {platform.machine()}, {os.cpu_count()} CPUs",
                    "date": datetime.date.today().isoformat()}

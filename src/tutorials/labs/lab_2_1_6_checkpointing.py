@@ -39,6 +39,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import shutil
 import signal
 import subprocess
 import sys
@@ -231,8 +232,10 @@ def replan_schedule(optimizer, scheduler, lr: float, total_steps: int) -> None:
 # %% [markdown]
 # ## 4. The training loop, resumable at any step
 #
-# On a terminal a progress bar counts optimizer steps (from the resumed step on).
-# A finished run, run again, says so and where its results are.
+# On a terminal a progress bar counts optimizer steps (from the resumed step on);
+# every epoch prints one line (validation accuracy, the checkpoint, early
+# stopping), in a log or a notebook as well. A finished run, run again, says so
+# and where its results are, and trains nothing.
 
 # %%
 def train(args: argparse.Namespace) -> dict:
@@ -274,8 +277,9 @@ def _train(args: argparse.Namespace) -> dict:
             reason = (f"stopped early after epoch {state['epoch']}" if stopped
                       else f"{state['epoch']} of {args.epochs} epochs done")
             more = "" if stopped else ", or a larger --epochs with --allow-config-change to train on"
-            print(f"the run in {out} is already finished ({reason}): final model {out / FINAL_WEIGHTS}, "
-                  f"summary {out / SUMMARY}; use another --out-dir for a new run{more}", flush=True)
+            print(f"the run in {out} is already finished ({reason}), nothing to train: final model "
+                  f"{out / FINAL_WEIGHTS}, summary {out / SUMMARY}; use another --out-dir for a new "
+                  f"run{more}", flush=True)
             return {**json.loads((out / SUMMARY).read_text(encoding="utf-8")), "already_finished": True}
     if mgr is None:
         mgr = CheckpointManager(ckpt_dir, keep_last=args.keep_last)
@@ -344,6 +348,13 @@ def _train(args: argparse.Namespace) -> dict:
             epoch, step_in_epoch = epoch + 1, 0
             save(is_best=improved)
             bar.set_postfix(epoch=epoch, val_acc=f"{val_acc:.3f}")
+            # one line per epoch, above the bar (and the only progress where there is no bar)
+            tqdm.write(f"epoch {epoch}/{args.epochs}: val_acc {val_acc:.4f}"
+                       + (" (best so far)" if improved else f" (best {stopper.best:.4f} at epoch "
+                          f"{stopper.best_epoch + 1})")
+                       + f", checkpoint saved at step {global_step}"
+                       + (f"; stopping early: no improvement for {stopper.bad_epochs} epochs "
+                          f"(--patience {args.patience})" if stop else ""), file=sys.stdout)
     finally:
         bar.close()
 
@@ -379,9 +390,12 @@ def resume_hint(args: argparse.Namespace, argv: list[str] | None) -> str:
 # `--demo-kill` runs the whole experiment: an uninterrupted reference run, then a
 # run that is killed with `SIGKILL` at random moments (often in the middle of
 # writing a checkpoint) and restarted with the same command until it finishes.
-# The two final weight files must be equal bit for bit. After every kill the demo
-# reads back every checkpoint on disk; an unreadable one (or, on CPU, final
-# weights that differ) makes the demo fail with a message and exit status 1.
+# The two final weight files must be equal bit for bit. It prints each kill as it
+# lands. After every kill the demo reads back every checkpoint on disk: the lab's
+# claim is that a kill never leaves an unreadable one, so any unreadable file (or,
+# on CPU, final weights that differ) makes the demo fail with a message naming the
+# files and exit status 1. Run again, the demo starts its two runs afresh (a
+# finished run would not train again, so nothing would be killed).
 
 # %%
 def child_command(args: argparse.Namespace, out_dir: Path) -> list[str]:
@@ -395,7 +409,7 @@ def child_command(args: argparse.Namespace, out_dir: Path) -> list[str]:
 
 
 def run_with_kills(cmd: list[str], kills: int, seed: int, max_steps: int,
-                   after_kill=None) -> list[int]:
+                   after_kill=None, progress=None) -> list[int]:
     """Start ``cmd``, SIGKILL it at a random moment, repeat ``kills`` times, then let it finish.
 
     Most kills land a random number of steps into the run plus a random fraction of
@@ -409,15 +423,19 @@ def run_with_kills(cmd: list[str], kills: int, seed: int, max_steps: int,
         max_steps: steps of a whole run, to spread the kills over it.
         after_kill: optional callback run after each kill (the tests check that
             every checkpoint on disk is still readable).
+        progress: optional callback given one line per attempt and one for the
+            final run (the demo prints them).
 
     Returns:
         The last step printed before each kill (-1 for a kill before any step).
     """
     rng = __import__("random").Random(seed)
     killed_at = []
-    for _ in range(kills):
+    for attempt in range(1, kills + 1):
         proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
         last_step = None  # None: no kill was sent (the run finished first)
+        started = time.perf_counter()
+        printed = []
         if rng.random() < 0.25:
             time.sleep(rng.random() * 3.0)
             proc.send_signal(signal.SIGKILL)
@@ -425,6 +443,7 @@ def run_with_kills(cmd: list[str], kills: int, seed: int, max_steps: int,
         else:
             target, seen = rng.randint(1, max(1, max_steps // (2 * kills) + 1)), 0
             for line in proc.stdout:
+                printed.append(line)
                 if line.startswith("step "):
                     seen += 1
                     if seen >= target:
@@ -432,13 +451,29 @@ def run_with_kills(cmd: list[str], kills: int, seed: int, max_steps: int,
                         proc.send_signal(signal.SIGKILL)
                         last_step = int(line.split()[1])
                         break
-        proc.communicate()
+        printed += proc.communicate()[0].splitlines()
         if after_kill is not None:
             after_kill()
-        if last_step is not None and proc.returncode == -signal.SIGKILL:  # the kill landed
+        landed = last_step is not None and proc.returncode == -signal.SIGKILL
+        if landed:
             killed_at.append(last_step)
-    subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL)
+        if progress is not None:
+            start = _start_of(printed)
+            when = (f"{time.perf_counter() - started:.1f} s after start, before its first step"
+                    if last_step == -1 else f"after step {last_step}")
+            progress(f"kill {attempt}/{kills}: {start}; " + (f"SIGKILL {when}" if landed else
+                                                             "the run finished before the kill"))
+    final = subprocess.run(cmd, check=True, stdout=subprocess.PIPE, text=True)
+    if progress is not None:
+        progress(f"the same command once more, not killed: {_start_of(final.stdout.splitlines())}; "
+                 "ran to the end")
     return killed_at
+
+
+def _start_of(printed: list[str]) -> str:
+    """Where a run started, from the lines it printed ("resumed from ckpt-…pt" or step 0)."""
+    resumed = [line.split(":")[0] for line in printed if line.startswith("resumed from ")]
+    return resumed[0] if resumed else "started from step 0"
 
 
 def same_weights(a: dict, b: dict) -> bool:
@@ -457,18 +492,45 @@ def unreadable_checkpoints(ckpt_dir: Path) -> dict[str, str]:
     return found
 
 
+def _clear_previous_demo(run_dir: Path) -> None:
+    """Remove a run folder left by an earlier demo, so that this demo runs its experiment afresh.
+
+    Only a folder holding nothing but what a training run writes is removed.
+    """
+    if not run_dir.exists():
+        return
+    ours = {"checkpoints", FINAL_WEIGHTS, SUMMARY}
+    others = sorted(p.name for p in run_dir.iterdir() if p.name not in ours)
+    if others:
+        raise SystemExit(f"kill demo: {run_dir} holds files a training run does not write "
+                         f"({', '.join(others)}); use another --out-dir")
+    shutil.rmtree(run_dir)
+    print(f"removed the previous demo's run in {run_dir}", flush=True)
+
+
 def demo_kill(args: argparse.Namespace) -> dict:
     """Reference run vs killed-and-resumed run; fails (SystemExit) on an unreadable checkpoint."""
     out = Path(args.out_dir)
     ref_dir, killed_dir = out / "reference", out / "interrupted"
+    for run_dir in (ref_dir, killed_dir):  # a finished run would not train (nor be killed) again
+        _clear_previous_demo(run_dir)
+    print(f"kill demo in {out}: an uninterrupted reference run, then a run killed {args.kills} times "
+          "with SIGKILL and restarted with the same command", flush=True)
+    started = time.perf_counter()
     subprocess.run(child_command(args, ref_dir), check=True, stdout=subprocess.DEVNULL)
     steps = json.loads((ref_dir / SUMMARY).read_text())["global_step"]
+    print(f"reference run: {steps} steps in {time.perf_counter() - started:.1f} s ({ref_dir})", flush=True)
     unreadable: dict[str, str] = {}
+    checked = 0
 
     def after_kill() -> None:
-        unreadable.update(unreadable_checkpoints(killed_dir / "checkpoints"))
+        nonlocal checked
+        found = unreadable_checkpoints(killed_dir / "checkpoints")
+        checked += len(list((killed_dir / "checkpoints").glob("*.pt")))
+        unreadable.update(found)
 
-    kills = run_with_kills(child_command(args, killed_dir), args.kills, args.seed, steps, after_kill)
+    kills = run_with_kills(child_command(args, killed_dir), args.kills, args.seed, steps, after_kill,
+                           progress=lambda line: print("  " + line, flush=True))
     after_kill()
     ref = torch.load(ref_dir / FINAL_WEIGHTS, weights_only=True)
     got = torch.load(killed_dir / FINAL_WEIGHTS, weights_only=True)
@@ -477,16 +539,24 @@ def demo_kill(args: argparse.Namespace) -> dict:
             {"run": "killed and resumed", "kills": len(kills), "steps": steps}]
     print(format_table(rows))
     print(f"killed at steps {kills}; final weights bit-identical: {identical}")
+    print(f"checkpoint files read back after each kill and at the end: {checked}, "
+          f"unreadable: {len(unreadable)}")
+    if not kills:
+        print("note: no kill landed (each run finished first), so this demo showed no resume; "
+              "try more --epochs or a --step-delay")
     for err in unreadable.values():
         print(f"unreadable checkpoint: {err}", file=sys.stderr)
     failures = []
-    if unreadable:
-        failures.append(f"{len(unreadable)} unreadable checkpoint(s) in {killed_dir / 'checkpoints'}")
+    if unreadable:  # the lab's claim is that a kill never leaves one behind
+        names = ", ".join(Path(p).name for p in sorted(unreadable))
+        failures.append(f"{len(unreadable)} unreadable checkpoint(s) in {killed_dir / 'checkpoints'}: "
+                        f"{names}")
     if not identical and pick_device(args.device).type == "cpu":  # guaranteed on CPU only
         failures.append(f"final weights in {killed_dir} differ from {ref_dir}")
     if failures:
         raise SystemExit("kill demo failed: " + "; ".join(failures))
-    return {"kills": kills, "identical": identical, "unreadable_checkpoints": sorted(unreadable)}
+    return {"kills": kills, "identical": identical, "unreadable_checkpoints": sorted(unreadable),
+            "checkpoints_checked": checked}
 
 
 # %% [markdown]
@@ -518,7 +588,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--keep-last", type=positive_int, default=3,
                    help="numbered checkpoints kept (default: %(default)s)")
     p.add_argument("--patience", type=non_negative_int, default=3,
-                   help="early-stopping patience in epochs (default: %(default)s)")
+                   help="early stopping: stop on the patience-th consecutive epoch whose validation "
+                        "accuracy does not beat the best by more than 1e-4 (0 acts as 1) "
+                        "(default: %(default)s)")
     p.add_argument("--allow-config-change", action="store_true",
                    help="resume even if --epochs, --lr, --patience, --threads or --device differ from "
                         "the checkpoint's, applying the new values from there on (section 3) "
