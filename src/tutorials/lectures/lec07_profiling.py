@@ -7,7 +7,7 @@ figures and a Chrome trace into ``lec07/`` under the current directory.
 
 The profiler's tables are full of timings, which differ on every run; what this
 script prints is mostly what does not: op names and call counts, shapes, bytes and
-labels. Its one timing result (the DataLoader's share of the step time) is shown on
+labels. Its one timing result (the data phase's share of the step time) is shown on
 the page as a recorded run; the chapter's claims check what it means.
 """
 
@@ -229,7 +229,8 @@ def profile_loader(loader, net, optimizer):
     batches = iter(loader)
 
     def one_step(i):
-        xb, yb = next(batches)  # recorded as enumerate(DataLoader)#...
+        with record_function("data"):  # all the work that produces the batch
+            xb, yb = next(batches)     # the DataLoader records its own range inside
         optimizer.zero_grad()
         F.cross_entropy(net(xb), yb).backward()
         optimizer.step()
@@ -241,8 +242,8 @@ slow = profile_loader(slow_loader, model, opt)
 fast = profile_loader(cached_loader, big, big_opt)
 for name, p in (("slow loader, small model", slow),
                 ("cached data, big model", fast)):
-    share = profiling.data_fraction(p)  # time in next(loader) / step time
-    print(f"{name}: {share:.0%} of the step waiting for data")
+    share = profiling.data_fraction(p)  # time in the "data" ranges / step time
+    print(f"{name}: {share:.0%} of the step in the data phase")
 # --8<-- [end:data_vs_compute]
 
 # --8<-- [start:autocast_dtypes]
@@ -262,6 +263,35 @@ print("loss:", loss.dtype, " weights:", model[0].weight.dtype)
 for h in hooks:
     h.remove()
 # --8<-- [end:autocast_dtypes]
+
+# --8<-- [start:autocast_lists]
+z = model(xb)  # float32 logits, computed outside autocast
+with torch.autocast(device_type="cpu", dtype=torch.bfloat16):
+    z16 = model(xb)  # Linear is on the lower-precision list: bfloat16
+    cases = {
+        "softmax": lambda t: t.softmax(dim=1),
+        "log_softmax": lambda t: t.log_softmax(dim=1),
+        "layer_norm": lambda t: F.layer_norm(t, t.shape[1:]),
+        "sum": lambda t: t.sum(),
+        "mean": lambda t: t.mean(),
+        "norm": lambda t: t.norm(),
+        "cross_entropy": lambda t: F.cross_entropy(t, yb),         # fp32 list
+        "mse_loss": lambda t: F.mse_loss(t, torch.zeros_like(t)),  # fp32 list
+    }
+    print(f"{'':21} {'bf16 input':<11} fp32 input")
+    for what, op in cases.items():
+        print(f"{what:21} {str(op(z16).dtype)[6:]:<11} {str(op(z).dtype)[6:]}")
+    # promote list: an op on several tensors runs in the widest of their dtypes
+    print(f"{'cat([bf16, fp32])':21}", str(torch.cat([z16, z]).dtype)[6:])
+    print(f"{'fp32.index_copy(bf16)':21}",
+          str(z.index_copy(0, torch.tensor([0]), z16[:1]).dtype)[6:])
+
+has_rule = torch._C._dispatch_has_kernel_for_dispatch_key  # Lecture 4's table
+for op in ("aten::softmax.int", "aten::layer_norm", "aten::sum", "aten::nll_loss",
+           "aten::cat"):
+    print(f"{op:18} AutocastCPU: {has_rule(op, 'AutocastCPU')!s:5}  "
+          f"AutocastCUDA: {has_rule(op, 'AutocastCUDA')}")
+# --8<-- [end:autocast_lists]
 
 # --8<-- [start:underflow]
 tiny = torch.tensor([1e-4, 1e-6, 1e-8])  # small gradient values, float32
