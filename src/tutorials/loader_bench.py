@@ -3,8 +3,10 @@
 :func:`measure_loader` runs one epoch of a loader built with the given
 ``num_workers``, ``batch_size`` and ``pin_memory``, moves every batch to the target
 device (as a training loop would) and optionally hands it to a ``step`` function (a
-training step, for an end-to-end figure). :func:`sweep` measures a grid of settings
-and :func:`best_setting` picks the fastest.
+training step, for an end-to-end figure). :func:`sweep` measures a grid of settings,
+:func:`best_setting` picks the fastest, and :func:`recommend_setting` the simplest
+setting among those within the measurement noise of the fastest (differences within
+noise are ties, not evidence).
 
 The figure is the *whole* epoch's rate, worker start-up included, because that is
 what a training run pays each epoch unless ``persistent_workers=True``; the time to
@@ -21,8 +23,10 @@ Examples:
 
 from __future__ import annotations
 
+import dataclasses
 import time
 import warnings
+from collections import defaultdict
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
@@ -30,7 +34,13 @@ from typing import Any
 import torch
 from torch.utils.data import DataLoader, Dataset
 
-__all__ = ["LoaderThroughput", "best_setting", "measure_loader", "sweep"]
+__all__ = ["MIN_NOISE", "LoaderThroughput", "Recommendation", "best_setting", "measure_loader",
+           "measured_noise", "recommend_setting", "sweep"]
+
+#: The smallest relative difference :func:`recommend_setting` treats as real (5 %).
+#: Two epochs of the same loader differ by a few percent even on a quiet machine
+#: (worker start-up, scheduling, the page cache); a larger measured noise replaces it.
+MIN_NOISE = 0.05
 
 
 @dataclass(frozen=True)
@@ -47,6 +57,8 @@ class LoaderThroughput:
         seconds: wall time of the epoch, from ``iter(loader)`` to the last batch.
         first_batch_s: wall time until the first batch (worker start-up included).
         images_per_s: ``images / seconds``.
+        repeat_rates: images per second of every epoch measured for this setting
+            (:func:`sweep` fills it; ``images_per_s`` is their median).
     """
 
     num_workers: int
@@ -58,6 +70,7 @@ class LoaderThroughput:
     seconds: float
     first_batch_s: float
     images_per_s: float
+    repeat_rates: tuple[float, ...] = ()
 
     def as_row(self) -> dict[str, Any]:
         """The figures as a flat dict (for a table or JSON)."""
@@ -168,7 +181,8 @@ def sweep(
         pin_memory: values of ``pin_memory``.
         progress: called with each result as it is measured (e.g. to print it).
         repeats: epochs measured per combination; the one with the median
-            images per second is kept (robust to a disturbed epoch).
+            images per second is kept (robust to a disturbed epoch), with every
+            epoch's rate in ``repeat_rates``.
         **kwargs: passed to :func:`measure_loader` (``device``, ``step``, ``seed``…).
 
     Returns:
@@ -188,7 +202,8 @@ def sweep(
                                     **kwargs) for _ in range(repeats)),
                     key=lambda r: r.images_per_s,
                 )
-                r = runs[len(runs) // 2]
+                r = dataclasses.replace(runs[len(runs) // 2],
+                                        repeat_rates=tuple(x.images_per_s for x in runs))
                 results.append(r)
                 if progress is not None:
                     progress(r)
@@ -196,7 +211,7 @@ def sweep(
 
 
 def best_setting(results: Sequence[LoaderThroughput]) -> LoaderThroughput:
-    """The configuration with the most images per second.
+    """The configuration with the most images per second (noise not considered).
 
     Raises:
         ValueError: ``results`` is empty.
@@ -204,3 +219,80 @@ def best_setting(results: Sequence[LoaderThroughput]) -> LoaderThroughput:
     if not results:
         raise ValueError("best_setting needs at least one measured configuration")
     return max(results, key=lambda r: r.images_per_s)
+
+
+def measured_noise(results: Sequence[LoaderThroughput]) -> tuple[float | None, str]:
+    """The largest relative difference between two epochs of the same loader.
+
+    Two epochs run the same loader when they are repeats of one setting
+    (``repeat_rates``), or settings that differ only in a ``pin_memory`` flag the
+    loader ignored (``pin_memory=True`` without an accelerator: ``pinned`` is false, and
+    ``DataLoader`` runs exactly the ``pin_memory=False`` code).
+
+    Returns:
+        ``(noise, how)``: ``(max - min) / max`` over the rates of each such group, the
+        largest; ``None`` when no loader was measured twice. ``how`` says which
+        measurements it comes from.
+    """
+    groups: dict[tuple, list[float]] = defaultdict(list)
+    flags: dict[tuple, set[bool]] = defaultdict(set)
+    for r in results:
+        key = (r.num_workers, r.batch_size, r.pinned)
+        groups[key] += list(r.repeat_rates) or [r.images_per_s]
+        flags[key].add(r.pin_memory)
+    spreads = [(max(rates) - min(rates)) / max(rates) for rates in groups.values()
+               if len(rates) > 1 and max(rates) > 0]
+    if not spreads:
+        return None, "no loader was measured twice"
+    sources = []
+    if any(len(r.repeat_rates) > 1 for r in results):
+        sources.append("repeated epochs of a setting")
+    if any(len(f) > 1 for f in flags.values()):
+        sources.append("pin_memory=True and False, which run the same loader without an accelerator")
+    return max(spreads), "two epochs of the same loader: " + " and ".join(sources)
+
+
+@dataclass(frozen=True)
+class Recommendation:
+    """What :func:`recommend_setting` chose, and why.
+
+    Attributes:
+        setting: the recommended configuration.
+        fastest: the configuration with the most images per second.
+        noise: relative difference below which two rates are a tie.
+        noise_source: where ``noise`` comes from.
+        ties: every configuration within ``noise`` of the fastest, in grid order.
+    """
+
+    setting: LoaderThroughput
+    fastest: LoaderThroughput
+    noise: float
+    noise_source: str
+    ties: tuple[LoaderThroughput, ...]
+
+
+def recommend_setting(results: Sequence[LoaderThroughput], min_noise: float = MIN_NOISE) -> Recommendation:
+    """The simplest configuration whose rate is within the measurement noise of the fastest.
+
+    A difference smaller than the noise is a tie, not a reason for a more complex
+    setting. The noise is :func:`measured_noise`, at least ``min_noise``. Among the
+    ties the simplest wins: ``pin_memory=False`` before ``True`` (pinned buffers cost
+    page-locked host memory, and do nothing without an accelerator), then fewer
+    workers (fewer processes and copies of the dataset), then the faster.
+
+    Raises:
+        ValueError: ``results`` is empty, or ``min_noise`` is not in [0, 1).
+    """
+    if not 0 <= min_noise < 1:
+        raise ValueError(f"min_noise must be in [0, 1), got {min_noise}")
+    fastest = best_setting(results)
+    measured, how = measured_noise(results)
+    if measured is None or measured < min_noise:
+        noise = min_noise
+        how = (f"{how}; the floor of {min_noise:.0%} applies" if measured is None
+               else f"{how} ({measured:.1%}), below the floor of {min_noise:.0%}, which applies")
+    else:
+        noise = measured
+    ties = tuple(r for r in results if r.images_per_s >= fastest.images_per_s * (1 - noise))
+    setting = min(ties, key=lambda r: (r.pin_memory, r.num_workers, -r.images_per_s))
+    return Recommendation(setting=setting, fastest=fastest, noise=noise, noise_source=how, ties=ties)

@@ -26,12 +26,35 @@ def test_the_whole_dry_grid_is_measured(results):
     assert results["images"] == 80
 
 
-def test_best_setting_is_the_fastest(results):
-    best = results["best"]
+def test_recommended_setting_is_the_simplest_within_noise_of_the_fastest(results):
+    best, noise = results["best"], results["noise"]
     fastest = max(results["grid"], key=lambda r: r["images/s"])
-    assert best["images_per_s"] == fastest["images/s"]
+    assert results["fastest"]["images_per_s"] == fastest["images/s"]
+    assert noise >= 0.05 and best["images_per_s"] >= fastest["images/s"] * (1 - noise)
+    tied = [r for r in results["grid"] if r["images/s"] >= fastest["images/s"] * (1 - noise)]
+    simplest = min(tied, key=lambda r: (r["pin_memory"], r["workers"], -r["images/s"]))
     assert (best["num_workers"], best["batch_size"], best["pin_memory"]) == (
-        fastest["workers"], fastest["batch"], fastest["pin_memory"])
+        simplest["workers"], simplest["batch"], simplest["pin_memory"])
+    if not torch.cuda.is_available():  # pin_memory is ignored: it never wins on a CPU
+        assert best["pin_memory"] is False
+        assert "pin_memory=True and False, which run the same loader" in results["noise_source"]
+
+
+def test_the_recommendation_says_how_ties_were_decided():
+    from tutorials.loader_bench import LoaderThroughput, recommend_setting
+
+    def r(workers, pin, rate):
+        return LoaderThroughput(workers, 32, pin, False, 80, 3, 80 / rate, 0.05, rate)
+
+    text = lab.recommendation_text(recommend_setting([r(0, False, 336.0), r(0, True, 345.0),
+                                                      r(1, False, 174.0), r(1, True, 194.0)]))
+    assert text.splitlines() == [
+        "noise: 10% (two epochs of the same loader: pin_memory=True and False, which run the same "
+        "loader without an accelerator); settings within 10% of the fastest count as ties",
+        "fastest: num_workers=0, batch_size=32, pin_memory=True -> 345 images/s",
+        "recommended: num_workers=0, batch_size=32, pin_memory=False -> 336 images/s, the simplest of "
+        "the 2 settings tied with the fastest (pin_memory=False first, then the fewest workers)",
+    ]
 
 
 def test_model_rate_and_end_to_end(results):

@@ -9,7 +9,8 @@
 # 2. **Model rate**: how many images per second a training step of a small CNN
 #    consumes, with the data already in memory (the ceiling for the pipeline).
 # 3. **The grid**: images per second over `num_workers × batch_size ×
-#    pin_memory`, and the best setting, found automatically.
+#    pin_memory`, and a recommended setting: the simplest of those within the
+#    measurement noise of the fastest.
 # 4. **End to end**: loader and training step together, to see where the loader
 #    stops being the bottleneck.
 #
@@ -55,7 +56,7 @@ from tutorials.labs._cli import (
     script_argv,
     write_results,
 )
-from tutorials.loader_bench import LoaderThroughput, best_setting, measure_loader, sweep
+from tutorials.loader_bench import LoaderThroughput, measure_loader, recommend_setting, sweep
 from tutorials.reporting import format_table
 from tutorials.runtime import DEVICE_CHOICES, device_label
 
@@ -151,6 +152,16 @@ def model_rate(step, batch_size: int, size: int, classes: int, device: torch.dev
 # images per second (worker start-up included) and the time to the first batch.
 # A setting is *loader-bound* when it delivers fewer images per second than the
 # model consumes at that batch size.
+#
+# The recommendation does not simply take the fastest row. Two epochs of the same
+# loader differ (other processes, worker start-up, the page cache), so a smaller
+# difference than that is a tie, not evidence. `recommend_setting` measures this
+# noise as the largest difference between two epochs of the same loader: the
+# repeats of a setting (`--repeats`) and, without CUDA, each `pin_memory=True` row
+# against its `pin_memory=False` row (the loader ignores the flag there, so the two
+# rows run the same code). It counts every setting within that noise (at least 5 %)
+# of the fastest as a tie and recommends the simplest of them: `pin_memory=False`,
+# then the fewest workers.
 
 # %%
 def grid_rows(results: list[LoaderThroughput], rates: dict[int, float]) -> list[dict]:
@@ -165,6 +176,24 @@ def grid_rows(results: list[LoaderThroughput], rates: dict[int, float]) -> list[
         "epoch s": r.seconds,
         "bottleneck": "loader" if r.images_per_s < rates[r.batch_size] else "model",
     } for r in results]
+
+
+def _setting(r: LoaderThroughput) -> str:
+    return f"num_workers={r.num_workers}, batch_size={r.batch_size}, pin_memory={r.pin_memory}"
+
+
+def recommendation_text(rec) -> str:
+    """The recommendation, the noise it allowed for, and why it is not simply the fastest."""
+    lines = [f"noise: {rec.noise:.0%} ({rec.noise_source}); settings within {rec.noise:.0%} of the "
+             "fastest count as ties",
+             f"fastest: {_setting(rec.fastest)} -> {rec.fastest.images_per_s:.0f} images/s"]
+    if len(rec.ties) == 1:
+        lines.append(f"recommended: the fastest; no other setting is within {rec.noise:.0%} of it")
+    else:
+        lines.append(f"recommended: {_setting(rec.setting)} -> {rec.setting.images_per_s:.0f} images/s, "
+                     f"the simplest of the {len(rec.ties)} settings tied with the fastest "
+                     "(pin_memory=False first, then the fewest workers)")
+    return "\n".join(lines)
 
 
 # %% [markdown]
@@ -340,11 +369,11 @@ def _run(args: argparse.Namespace, device: torch.device) -> dict:
         )
         grid = grid_rows(results, rates)
         print(format_table(grid, floatfmt=".2f"))
-        best = best_setting(results)
+        rec = recommend_setting(results)
+        best = rec.setting
         best_row = {"num_workers": best.num_workers, "batch_size": best.batch_size,
                     "pin_memory": best.pin_memory, "images_per_s": best.images_per_s}
-        print(f"\nbest setting: num_workers={best.num_workers}, batch_size={best.batch_size}, "
-              f"pin_memory={best.pin_memory} -> {best.images_per_s:.0f} images/s")
+        print("\n" + recommendation_text(rec))
 
         e2e = end_to_end(dataset, args.workers, best.batch_size, best.pin_memory, device,
                          args.lr, args.seed, max_images=max(256, 2 * best.batch_size))
@@ -365,6 +394,11 @@ def _run(args: argparse.Namespace, device: torch.device) -> dict:
         "model_images_per_s": {str(b): r for b, r in rates.items()},
         "grid": grid,
         "best": best_row,
+        "fastest": {"num_workers": rec.fastest.num_workers, "batch_size": rec.fastest.batch_size,
+                    "pin_memory": rec.fastest.pin_memory, "images_per_s": rec.fastest.images_per_s},
+        "noise": rec.noise,
+        "noise_source": rec.noise_source,
+        "ties": [_setting(r) for r in rec.ties],
         "end_to_end": e2e,
     }
     png = None
@@ -397,8 +431,10 @@ if __name__ == "__main__":
 #   free cores, more workers only add contention. Larger batches amortize the
 #   per-batch overhead (queues, collation). `pinned` is `yes` only with CUDA.
 # * On CPU, the `pin_memory=True` and `False` rows measure the same thing: the
-#   difference between them is your measurement noise. If it is large (a busy
-#   machine), use `--repeats 3`, which keeps the median epoch of each setting.
+#   difference between them is your measurement noise, and the recommendation
+#   treats every setting that close to the fastest as a tie. If the noise is large
+#   (a busy machine), use `--repeats 3`, which keeps the median epoch of each
+#   setting and measures the noise from the repeats as well.
 # * Table 4: with the loader faster than the training step, the end-to-end rate
 #   flattens at the model's rate: the loader has stopped being the bottleneck.
 #   On a GPU, the model is so fast that the loader is usually the bottleneck:
