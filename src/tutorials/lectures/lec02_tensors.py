@@ -12,6 +12,7 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 from torch import nn
+from torch.utils.benchmark import Timer
 
 from tutorials.benchmark import time_callable
 from tutorials.tensor_memory import draw_memory_layout, layout, shares_storage
@@ -91,6 +92,24 @@ print(f"strided sum: {t_sparse.median_us:8.1f} µs, "
       f"{t_sparse.median_us / t_dense.median_us:.1f}x the dense time")
 # --8<-- [end:noncontiguous_cost]
 
+# --8<-- [start:mixed_layouts]
+a = torch.randn(1024, 1024)
+b = torch.randn(1024, 1024)
+same, mixed, both = (Timer("torch.add(x, y)", globals={"x": x, "y": y}, num_threads=1)
+                     for x, y in [(a, b), (a, b.t()), (a.t(), b.t())])
+# a + b and a.t() + b.t() take turns, so that both meet the same load, and the
+# fastest run of 4 calls counts: other processes can only slow a run down
+t_same = t_both = float("inf")
+for _ in range(20):
+    t_same = min(t_same, same.timeit(4).median)
+    t_both = min(t_both, both.timeit(4).median)
+t_mixed = min(mixed.timeit(4).median for _ in range(3))
+for name, sec in [("a + b", t_same), ("a + b.t()", t_mixed), ("a.t() + b.t()", t_both)]:
+    print(f"{name:13} {sec * 1e6:7.1f} µs, {sec / t_same:4.1f}x the time of a + b")
+# The result takes the layout of its inputs (of the first one, if they differ)
+print((a + b.t()).stride(), (a.t() + b.t()).stride())
+# --8<-- [end:mixed_layouts]
+
 # --8<-- [start:channels_last]
 img = torch.randn(2, 3, 4, 5)  # N, C, H, W
 nhwc = img.to(memory_format=torch.channels_last)
@@ -98,6 +117,10 @@ print(nhwc.shape == img.shape, torch.equal(nhwc, img))  # same to a reader
 print(img.stride(), nhwc.stride())                      # different memory
 print(nhwc.is_contiguous(),
       nhwc.is_contiguous(memory_format=torch.channels_last))
+# With size-1 dimensions the two orders can coincide: one channel, both True
+gray = torch.randn(2, 1, 4, 5).to(memory_format=torch.channels_last)
+print(gray.is_contiguous(),
+      gray.is_contiguous(memory_format=torch.channels_last))
 # the same memory as an explicit NHWC tensor, permuted back to NCHW
 manual = img.permute(0, 2, 3, 1).contiguous().permute(0, 3, 1, 2)
 print(manual.stride() == nhwc.stride())
@@ -151,6 +174,7 @@ print(normed.shape, torch.allclose(per_channel, torch.zeros(3), atol=1e-5))
 # --8<-- [start:indexing]
 a = torch.arange(12.0).view(3, 4)
 print(shares_storage(a[1:, ::2], a))  # slices and steps: a view
+print(shares_storage(a[torch.tensor(1)], a))  # a 0-d integer tensor: an int
 picked = a[[0, 2]]                    # a list or tensor of indices: a copy
 mask = a > 6
 chosen = a[mask]                      # a mask shaped like a: a copy, 1-D
