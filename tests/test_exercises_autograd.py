@@ -27,6 +27,45 @@ class _WrongBackward(torch.autograd.Function):
         return g * torch.tanh(F.softplus(x))  # forgets the x * (1 - t^2) * sigmoid term
 
 
+class _ForgetsGradOut(torch.autograd.Function):  # the right derivative, not times g
+    @staticmethod
+    def forward(ctx, x):
+        ctx.save_for_backward(x)
+        return F.mish(x)
+
+    @staticmethod
+    def backward(ctx, g):
+        (x,) = ctx.saved_tensors
+        t = torch.tanh(F.softplus(x))
+        return t + x * (1 - t * t) * torch.sigmoid(x)
+
+
+class _DropsSigmoid(torch.autograd.Function):  # d softplus/dx taken as 1
+    @staticmethod
+    def forward(ctx, x):
+        ctx.save_for_backward(x)
+        return F.mish(x)
+
+    @staticmethod
+    def backward(ctx, g):
+        (x,) = ctx.saved_tensors
+        t = torch.tanh(F.softplus(x))
+        return g * (t + x * (1 - t * t))
+
+
+class _DropsBoth(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, x):
+        ctx.save_for_backward(x)
+        return F.mish(x)
+
+    @staticmethod
+    def backward(ctx, g):
+        (x,) = ctx.saved_tensors
+        t = torch.tanh(F.softplus(x))
+        return t + x * (1 - t * t)
+
+
 class _NotTwiceDifferentiable(torch.autograd.Function):
     @staticmethod
     def forward(ctx, x):
@@ -49,6 +88,21 @@ class _NotTwiceDifferentiable(torch.autograd.Function):
 def test_mish_check_rejects_wrong_answers(answer, message):
     with pytest.raises(AssertionError, match=message):
         ex.check_mish_function(answer)
+
+
+@pytest.mark.parametrize("answer,says,not_says", [
+    (_ForgetsGradOut, ["without grad_output"], "softplus(x)/dx is not 1"),
+    (_DropsSigmoid, ["softplus(x)/dx is not 1"], "grad_output"),
+    (_DropsBoth, ["grad_output is unused", "softplus(x)/dx is not 1"], "without grad_output"),
+    (_WrongBackward, ["product rule"], "softplus(x)/dx is not 1"),
+])
+def test_mish_check_tells_backward_mistakes_apart(answer, says, not_says):
+    with pytest.raises(AssertionError, match="backward differs") as info:
+        ex.check_mish_function(answer)
+    message = str(info.value)
+    assert all(part in message for part in says), message
+    assert not_says not in message, message
+    assert "sigmoid" not in message, "the hint must not give the derivative away"
 
 
 def test_clip_hook_check(capsys):

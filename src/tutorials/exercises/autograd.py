@@ -31,6 +31,26 @@ def _max_diff(a: Tensor, b: Tensor) -> float:
     return float((a - b).abs().max())
 
 
+def _mish_backward_hint(x: Tensor, grad_out: Tensor, got: Tensor) -> str:
+    """Name the mistake whose wrong formula ``got`` matches, without the right formula."""
+    local = torch.func.grad(lambda u: F.mish(u).sum())(x)  # d mish/dx, elementwise
+    t = torch.tanh(F.softplus(x))
+    flat = t + x * (1 - t * t)  # d mish/dx with d softplus(x)/dx taken as 1
+    chain = "backward must return grad_output times d mish/dx, by the chain rule"
+    softplus = ("d softplus(x)/dx is not 1: differentiate softplus(x) = log(1 + exp(x)) "
+                "as well")
+    mistakes = [
+        (local, f"it returns d mish/dx without grad_output: {chain}"),
+        (grad_out * flat, f"a factor of d mish/dx is missing: {softplus}"),
+        (flat, f"grad_output is unused and a factor is missing: {chain}; and {softplus}"),
+    ]
+    for wrong, message in mistakes:
+        if _max_diff(got, wrong) < 1e-4:
+            return message
+    return ("hint: with t = tanh(softplus(x)), differentiate x * t by the product rule and "
+            "t by the chain rule (through tanh, then softplus), then multiply by grad_output")
+
+
 def check_mish_function(fn_cls: type) -> None:
     """Exercise 1: a ``torch.autograd.Function`` computing Mish with a hand-written backward.
 
@@ -65,11 +85,9 @@ def check_mish_function(fn_cls: type) -> None:
     (y_ref * w).sum().backward()
     assert x.grad is not None, f"{name}.backward returned no gradient for x"
     d = _max_diff(x.grad, x_ref.grad)
-    assert d < 1e-5, (
-        f"{name} backward differs from autograd's gradient of F.mish by up to {d:.3g}; "
-        "hint: d/dx mish = tanh(sp) + x * (1 - tanh(sp)^2) * sigmoid(x), with sp = softplus(x), "
-        "and remember to multiply by grad_output"
-    )
+    if d >= 1e-5:
+        raise AssertionError(f"{name} backward differs from autograd's gradient of F.mish "
+                             f"by up to {d:.3g}; {_mish_backward_hint(x.detach(), w, x.grad)}")
     x64 = torch.randn(8, dtype=torch.float64, generator=g).requires_grad_()
     assert torch.autograd.gradcheck(fn_cls.apply, (x64,), raise_exception=False), (
         f"{name} fails torch.autograd.gradcheck in float64 (backward disagrees with "
