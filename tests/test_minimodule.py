@@ -85,6 +85,23 @@ def test_load_state_dict_errors_name_keys_and_shapes():
         mini.load_state_dict({"0.weight": torch.zeros(4, 2), "0.bias": torch.zeros(3)})
 
 
+def test_failed_load_changes_nothing_unlike_nn_module():
+    mini = MiniSequential(MiniLinear(2, 3), MiniLinear(3, 1))
+    before = {k: v.clone() for k, v in mini.state_dict().items()}
+    zeros = {k: torch.zeros_like(v) for k, v in before.items()}
+    bad_shape = {**zeros, "1.weight": torch.zeros(2, 3)}  # found after 0.* in the walk
+    with pytest.raises(RuntimeError, match="size mismatch for '1.weight'"):
+        mini.load_state_dict(bad_shape)
+    with pytest.raises(RuntimeError, match=r"unexpected keys \['extra'\]"):
+        mini.load_state_dict({**zeros, "extra": torch.zeros(1)})
+    assert all(torch.equal(v, before[k]) for k, v in mini.state_dict().items())
+    # nn.Module copies what matches, then raises: the lecture's contrast
+    real = nn.Sequential(nn.Linear(2, 3), nn.Linear(3, 1))
+    with pytest.raises(RuntimeError, match="size mismatch for 1.weight"):
+        real.load_state_dict(bad_shape)
+    assert not real[0].weight.any()
+
+
 def test_setattr_rules():
     class NoSuper(MiniModule):
         def __init__(self):

@@ -226,6 +226,8 @@ class MiniModule:
 
         Raises:
             RuntimeError: with ``strict``, keys differ; always, a shape differs.
+                Every check runs before the first copy: a load that raises has
+                changed nothing (``nn.Module`` copies first and raises at the end).
         """
         own = self.state_dict()
         missing = [k for k in own if k not in state]
@@ -234,16 +236,15 @@ class MiniModule:
             raise RuntimeError(
                 f"Error loading state_dict into {type(self).__name__}: "
                 f"missing keys {missing}, unexpected keys {unexpected}")
+        for key, target in own.items():
+            if key in state and state[key].shape != target.shape:
+                raise RuntimeError(
+                    f"size mismatch for {key!r}: checkpoint has "
+                    f"{tuple(state[key].shape)}, the module {tuple(target.shape)}")
         with torch.no_grad():  # in-place copies into leaves: do not record
             for key, target in own.items():
-                if key not in state:
-                    continue
-                if state[key].shape != target.shape:
-                    raise RuntimeError(
-                        f"size mismatch for {key!r}: checkpoint has "
-                        f"{tuple(state[key].shape)}, "
-                        f"the module {tuple(target.shape)}")
-                target.copy_(state[key])  # target shares memory with the module
+                if key in state:
+                    target.copy_(state[key])  # target shares memory with the module
         return missing, unexpected
     # --8<-- [end:load_state_dict]
 

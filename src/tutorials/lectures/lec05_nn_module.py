@@ -81,6 +81,18 @@ except RuntimeError as err:
     print(err)
 # --8<-- [end:mini_load]
 
+# --8<-- [start:failed_load]
+# A complete state dict (all zeros) with one key too many; strict=True by default
+zeros = {key: torch.zeros_like(t) for key, t in real.state_dict().items()}
+zeros["extra"] = torch.zeros(1)
+for model in (mini, real):
+    try:
+        model.load_state_dict(zeros)
+    except RuntimeError as err:
+        print(str(err).replace("\n\t", " ").strip())
+    print("  weights overwritten anyway:", not model[0].weight.any().item())
+# --8<-- [end:failed_load]
+
 # --8<-- [start:mini_hooks]
 shapes = []
 handle = mini.register_forward_hook(
@@ -135,6 +147,16 @@ class Forgetful(nn.Module):
 
 forgetful = Forgetful().to(torch.float64)
 print(list(forgetful.state_dict()), forgetful.mean.dtype)
+
+
+class Remembers(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.mean = nn.Buffer(torch.zeros(3))  # same as register_buffer("mean", ...)
+
+
+remembers = Remembers().to(torch.float64)
+print(list(remembers.state_dict()), remembers.mean.dtype)
 # --8<-- [end:plain_tensor]
 
 # --8<-- [start:custom_linear]
