@@ -50,7 +50,7 @@ def test_constraints_pin_the_tested_set_and_pyproject_has_lower_bounds():
     names = {re.split(r"[<>=\[ ]", d)[0].lower() for d in deps}
     for required in ("torch", "torchvision", "mkdocs-material", "mkdocs-jupyter", "mkdocstrings",
                      "pymdown-extensions", "pytest", "pytest-socket", "ax-platform",
-                     "tensorboard"):
+                     "tensorboard", "ruff"):
         assert required in names, f"{required} missing from pyproject.toml"
         assert required.replace("-", "_") in {k.lower().replace("-", "_") for k in pins}, (
             f"{required} missing from constraints.txt"
@@ -79,3 +79,12 @@ def test_publishing_workflow_tests_then_builds_with_labs_executed():
     # a job builds with the docs extra alone; a job runs the pages under the baseline capability
     assert 'pip install -c constraints.txt -e ".[docs]"' in ci and "mkdocs build --strict" in ci
     assert "python -m tutorials._book.matrix --capability default" in ci
+
+
+def test_ruff_check_is_clean():
+    """The lint rules in pyproject.toml hold for the package and the tests (issue 11)."""
+    out = subprocess.run(
+        [sys.executable, "-m", "ruff", "check", "--no-cache", "src", "tests"],
+        cwd=ROOT, capture_output=True, text=True,
+    )
+    assert out.returncode == 0, f"ruff check src tests failed:\n{out.stdout}{out.stderr}"
