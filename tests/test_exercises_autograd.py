@@ -15,55 +15,37 @@ def test_mish_check_accepts_right_answers(answer, capsys):
     assert "✓" in capsys.readouterr().out
 
 
-class _WrongBackward(torch.autograd.Function):
-    @staticmethod
-    def forward(ctx, x):
-        ctx.save_for_backward(x)
-        return F.mish(x)
+def _mish_with_backward(name, grad):
+    """A learner's Function: mish forward, and ``grad(g, x)`` as its backward."""
 
-    @staticmethod
-    def backward(ctx, g):
-        (x,) = ctx.saved_tensors
-        return g * torch.tanh(F.softplus(x))  # forgets the x * (1 - t^2) * sigmoid term
+    class Answer(torch.autograd.Function):
+        @staticmethod
+        def forward(ctx, x):
+            ctx.save_for_backward(x)
+            return F.mish(x)
 
+        @staticmethod
+        def backward(ctx, g):
+            (x,) = ctx.saved_tensors
+            return grad(g, x)
 
-class _ForgetsGradOut(torch.autograd.Function):  # the right derivative, not times g
-    @staticmethod
-    def forward(ctx, x):
-        ctx.save_for_backward(x)
-        return F.mish(x)
-
-    @staticmethod
-    def backward(ctx, g):
-        (x,) = ctx.saved_tensors
-        t = torch.tanh(F.softplus(x))
-        return t + x * (1 - t * t) * torch.sigmoid(x)
+    Answer.__name__ = Answer.__qualname__ = name
+    return Answer
 
 
-class _DropsSigmoid(torch.autograd.Function):  # d softplus/dx taken as 1
-    @staticmethod
-    def forward(ctx, x):
-        ctx.save_for_backward(x)
-        return F.mish(x)
-
-    @staticmethod
-    def backward(ctx, g):
-        (x,) = ctx.saved_tensors
-        t = torch.tanh(F.softplus(x))
-        return g * (t + x * (1 - t * t))
+def _t(x):
+    return torch.tanh(F.softplus(x))
 
 
-class _DropsBoth(torch.autograd.Function):
-    @staticmethod
-    def forward(ctx, x):
-        ctx.save_for_backward(x)
-        return F.mish(x)
-
-    @staticmethod
-    def backward(ctx, g):
-        (x,) = ctx.saved_tensors
-        t = torch.tanh(F.softplus(x))
-        return t + x * (1 - t * t)
+# forgets the x * (1 - t^2) * sigmoid term
+_WrongBackward = _mish_with_backward("_WrongBackward", lambda g, x: g * _t(x))
+# the right derivative, not times g
+_ForgetsGradOut = _mish_with_backward(
+    "_ForgetsGradOut", lambda g, x: _t(x) + x * (1 - _t(x) ** 2) * torch.sigmoid(x))
+# d softplus/dx taken as 1
+_DropsSigmoid = _mish_with_backward("_DropsSigmoid", lambda g, x: g * (_t(x) + x * (1 - _t(x) ** 2)))
+# both mistakes at once
+_DropsBoth = _mish_with_backward("_DropsBoth", lambda g, x: _t(x) + x * (1 - _t(x) ** 2))
 
 
 class _NotTwiceDifferentiable(torch.autograd.Function):
