@@ -15,9 +15,9 @@ from pathlib import Path
 import pytest
 import torch
 
-from tutorials._book import blocks, runner, stamps
+from tutorials._book import blocks, layout, runner, stamps
 from tutorials._book.update_outputs import load_snippet_config
-from tutorials.runtime import device_label, pick_device
+from tutorials.core.runtime import device_label, pick_device
 
 ROOT = Path(__file__).resolve().parents[1]
 DOCS = ROOT / "docs"
@@ -74,12 +74,9 @@ NEEDED: dict[str, int] = {}
 
 
 def claims_file(page: str) -> Path | None:
-    """``tests/lectures/claims_lecNN_*.py`` of a chapter: its ``claims(ns, out, workdir)``."""
-    name = Path(page).name
-    if not page.startswith("docs/lectures/") or not name[:2].isdigit():
-        return None
-    found = sorted((ROOT / "tests" / "lectures").glob(f"claims_lec{name[:2]}_*.py"))
-    return found[0] if found else None
+    """``tests/lecNN_slug/claims.py`` of a chapter (by path): its ``claims(ns, out, workdir)``."""
+    chapter = layout.chapter_of_page(page)
+    return chapter.claims if chapter and chapter.claims.is_file() else None
 
 
 def runnable_blocks(page: str) -> list[blocks.Block]:
@@ -158,7 +155,7 @@ def check_claims(page: str, tmp_root: Path) -> None:
     """Fail with the claims' traceback when ``claims(ns, out, workdir)`` failed in the page's process."""
     result = run_page(page, tmp_root).claims_result
     assert claims_file(page) is not None, (
-        f"{page}: a chapter needs tests/lectures/claims_lecNN_<slug>.py defining claims(ns, out, workdir)"
+        f"{page}: a chapter needs tests/lecNN_<slug>/claims.py defining claims(ns, out, workdir)"
     )
     assert result is not None, f"{page}: its claims did not run"
     assert result["claims"] == "passed", (

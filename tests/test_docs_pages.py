@@ -9,6 +9,7 @@ import pytest
 from PIL import Image
 
 import docs_support
+from tutorials._book import layout
 from tutorials._book.update_outputs import figure_names, trace_names
 
 PAGES = docs_support.pages()
@@ -100,7 +101,7 @@ def test_page_figures_come_from_its_code(page, sessions_root):
 
 @pytest.mark.parametrize("page", LECTURES)
 def test_chapter_claims(page, sessions_root):
-    """What a chapter computes, beyond its printed outputs (``tests/lectures/claims_lecNN_*.py``),
+    """What a chapter computes, beyond its printed outputs (``tests/lecNN_slug/claims.py``),
     checked after its last block in the page's own session."""
     docs_support.check_claims(page, sessions_root)
 
@@ -121,7 +122,7 @@ def test_page_traces_come_from_its_code(page, sessions_root):
     for name in trace_names(expanded.text):
         committed = docs_support.DOCS / "assets" / "traces" / name
         data = json.loads(committed.read_text(encoding="utf-8"))
-        assert data["exporter"] == "tutorials.trace_viewer" and data["profiles"], committed
+        assert data["exporter"] == "tutorials.lec07_profiling.trace_viewer" and data["profiles"], committed
         for prof in data["profiles"]:
             opened = sum(e["type"] == "O" for e in prof["events"])
             assert opened * 2 == len(prof["events"]), f"{name}: unbalanced open/close events"
@@ -137,29 +138,31 @@ def test_page_traces_come_from_its_code(page, sessions_root):
 
 @pytest.mark.parametrize("page", LECTURES)
 def test_chapter_script_is_all_on_the_page(page):
-    """Every line of code in ``tutorials/lectures/lecNN_*.py`` is in a section the page
+    """Every line of code in the chapter's ``chapter.py`` is in a section the page
     includes, so running the page (once, in a fresh interpreter) tests the whole script."""
     import ast
 
+    chapter = layout.chapter_of_page(page)
     text = (docs_support.ROOT / page).read_text(encoding="utf-8")
-    scripts = sorted(set(re.findall(r"src/tutorials/lectures/(lec\d\d_\w+)\.py", text)))
-    assert scripts, f"{page} includes no code from src/tutorials/lectures/"
-    for name in scripts:
-        path = docs_support.ROOT / "src" / "tutorials" / "lectures" / f"{name}.py"
-        source = path.read_text(encoding="utf-8")
-        lines = source.splitlines()
-        sections = set(re.findall(r"--8<-- \[start:(\w+)\]", source))
-        shown = set(re.findall(rf"src/tutorials/lectures/{name}\.py:(\w+)", text))
-        assert not sections - shown, f"{page} does not show sections {sorted(sections - shown)} of {name}"
-        inside, outside = False, []
-        docstring = ast.get_docstring(ast.parse(source), clean=False) is not None
-        body = ast.parse(source).body
-        doc_end = body[0].end_lineno if docstring else 0
-        for lineno, line in enumerate(lines, 1):
-            if "--8<-- [start:" in line:
-                inside = True
-            elif "--8<-- [end:" in line:
-                inside = False
-            elif not inside and lineno > doc_end and line.strip() and not line.lstrip().startswith("#"):
-                outside.append(f"{path.name}:{lineno}: {line.strip()}")
-        assert not outside, f"code outside any section is never shown or run by the page: {outside[:5]}"
+    rel = chapter.script.relative_to(docs_support.ROOT).as_posix()
+    assert chapter.script.is_file(), f"{page}: its chapter script {rel} is missing"
+    included = set(re.findall(r"--8<-- \"(src/tutorials/[\w/]+?/chapter\.py):", text))
+    assert included == {rel}, f"{page} must include sections of its own {rel} only, not {included}"
+    path = chapter.script
+    source = path.read_text(encoding="utf-8")
+    lines = source.splitlines()
+    sections = set(re.findall(r"--8<-- \[start:(\w+)\]", source))
+    shown = set(re.findall(rf"{re.escape(rel)}:(\w+)", text))
+    assert not sections - shown, f"{page} does not show sections {sorted(sections - shown)} of {rel}"
+    inside, outside = False, []
+    docstring = ast.get_docstring(ast.parse(source), clean=False) is not None
+    body = ast.parse(source).body
+    doc_end = body[0].end_lineno if docstring else 0
+    for lineno, line in enumerate(lines, 1):
+        if "--8<-- [start:" in line:
+            inside = True
+        elif "--8<-- [end:" in line:
+            inside = False
+        elif not inside and lineno > doc_end and line.strip() and not line.lstrip().startswith("#"):
+            outside.append(f"{rel}:{lineno}: {line.strip()}")
+    assert not outside, f"code outside any section is never shown or run by the page: {outside[:5]}"

@@ -13,7 +13,7 @@ import pytest
 
 import docs_support
 from tutorials._book import stamps
-from tutorials.syllabus import LECTURES
+from tutorials._book.syllabus import LECTURES
 
 ROOT = docs_support.ROOT
 
@@ -132,12 +132,12 @@ def test_recorded_outputs_are_labelled_with_their_machine(site):
 
 
 def test_lab_page_has_a_download_button_for_its_script(site):
-    page = site / "labs" / "lab_2_1_3_custom_autograd"
+    page = site / "labs" / "lab_03_custom_autograd"
     html = (page / "index.html").read_text(encoding="utf-8")
-    assert 'href="lab_2_1_3_custom_autograd.py" download' in html
-    script = ROOT / "src" / "tutorials" / "labs" / "lab_2_1_3_custom_autograd.py"
-    assert (page / "lab_2_1_3_custom_autograd.py").read_bytes() == script.read_bytes()
-    assert "src/tutorials/labs/lab_2_1_3_custom_autograd.py" in html, "edit link to the real file"
+    assert 'href="lab_03_custom_autograd.py" download' in html
+    script = ROOT / "src" / "tutorials" / "labs" / "lab_03_custom_autograd.py"
+    assert (page / "lab_03_custom_autograd.py").read_bytes() == script.read_bytes()
+    assert "src/tutorials/lec03_autograd/lab_03_custom_autograd.py" in html, "edit link to the real file"
     assert "gradgradcheck" in html
 
 

@@ -147,14 +147,14 @@ def test_search_download_and_no_external_requests(server, browser):
     )
     assert any("gradcheck" in r.text.lower() for r in results), [r.text for r in results]
 
-    browser.get(f"{server}/labs/lab_2_1_3_custom_autograd/")
+    browser.get(f"{server}/labs/lab_03_custom_autograd/")
     button = browser.find_element(By.CSS_SELECTOR, "a.course-download")
     button.click()
-    target = browser.downloads / "lab_2_1_3_custom_autograd.py"
+    target = browser.downloads / "lab_03_custom_autograd.py"
     deadline = time.time() + 20
     while not target.is_file() and time.time() < deadline:
         time.sleep(0.2)
-    script = ROOT / "src" / "tutorials" / "labs" / "lab_2_1_3_custom_autograd.py"
+    script = ROOT / "src" / "tutorials" / "labs" / "lab_03_custom_autograd.py"
     assert target.is_file() and target.read_bytes() == script.read_bytes()
 
     hosts = {urlsplit(u).hostname for u in requested_urls(browser) if u.startswith("http")}

@@ -1,14 +1,15 @@
 """MkDocs hooks of the course site.
 
-* Lab scripts live in ``src/tutorials/labs/`` (they are part of the tested package);
-  ``on_files`` adds them to the site so mkdocs-jupyter renders them as pages, and
+* Lab scripts live in their chapter's package, ``src/tutorials/lecNN_slug/lab_NN_*.py``
+  (they are part of the tested package); ``on_files`` adds them to the site as
+  ``labs/lab_NN_*.py`` so mkdocs-jupyter renders them as pages, and
   ``on_page_context`` gives them a download button and edit links to their real path.
 * When labs are executed (the publishing build), mkdocs-jupyter's cache is turned
   off: it is keyed on the notebook alone and would serve stale outputs after a
   change in the package code the lab imports.
 * The navigation's Lectures, Labs and API reference sections list their files in
   order, so adding a chapter, a lab or a reference page needs no edit to mkdocs.yml.
-* The home page's syllabus table is generated from ``tutorials.syllabus``.
+* The home page's syllabus table is generated from ``tutorials._book.syllabus``.
 * Each page that the last test run executed gets its "verified" stamp.
 * Measured results committed as JSON are rendered into pages by their markers
   (``tutorials._book.measured``).
@@ -33,13 +34,13 @@ from mkdocs.exceptions import PluginError
 from mkdocs.plugins import event_priority
 from mkdocs.structure.files import File
 
-from tutorials._book import blocks, measured, outputs, stamps
-from tutorials.syllabus import LECTURES
+from tutorials._book import blocks, layout, measured, outputs, reference, stamps
+from tutorials._book.syllabus import LECTURES
 
 log = logging.getLogger("mkdocs.hooks.course")
 
 ROOT = Path(__file__).resolve().parents[2]
-LABS_DIR = ROOT / "src" / "tutorials"
+LAB_LINKS = ROOT / "build" / "site-labs"
 SYLLABUS_MARKER = "<!-- syllabus-table -->"
 REFERENCE_MARKER = "<!-- reference-table -->"
 
@@ -47,14 +48,7 @@ _state: dict = {}
 
 
 def _lab_scripts() -> list[Path]:
-    return sorted((LABS_DIR / "labs").glob("lab_*.py"), key=_lab_order)
-
-
-def _lab_order(path: Path) -> tuple:
-    # lab_2_1_3_x sorts numerically by its number parts; named labs (lab_tensor_gpu) after
-    parts = path.stem.split("_")[1:]
-    numbers = [int(p) for p in parts if p.isdigit()]
-    return (0 if numbers else 1, numbers, path.stem)
+    return layout.labs(ROOT)  # in chapter order: lab_02_*, lab_03_*, ...
 
 
 def _fill_nav(config) -> None:
@@ -62,9 +56,7 @@ def _fill_nav(config) -> None:
     generated = {
         "Lectures": [f"lectures/{p.name}" for p in sorted((docs / "lectures").glob("[0-9][0-9]-*.md"))],
         "Labs": [f"labs/{p.name}" for p in _lab_scripts()],
-        "API reference": ["reference/index.md"] + [
-            f"reference/{p.name}" for p in sorted((docs / "reference").glob("*.md")) if p.name != "index.md"
-        ],
+        "API reference": reference.nav(_state.setdefault("reference", reference.pages(ROOT))),
     }
     for item in config.nav or []:
         if isinstance(item, dict):
@@ -74,6 +66,7 @@ def _fill_nav(config) -> None:
 
 
 def on_config(config):
+    _state["reference"] = reference.pages(ROOT)  # read again on each build of `mkdocs serve`
     _fill_nav(config)
     jupyter = config.plugins.get("mkdocs-jupyter")
     if jupyter is None:
@@ -91,8 +84,20 @@ def on_config(config):
 @event_priority(100)  # before mkdocs-jupyter wraps the files it renders
 def on_files(files, config):
     for script in _lab_scripts():
-        rel = script.relative_to(LABS_DIR).as_posix()  # labs/lab_x.py
-        files.append(File(rel, str(LABS_DIR), config.site_dir, config.use_directory_urls))
+        # mkdocs-jupyter reads a notebook at src_dir/src_uri: the site's labs/ folder is a
+        # folder of links to the scripts, which stay in their chapters' packages
+        link = LAB_LINKS / "labs" / script.name
+        link.parent.mkdir(parents=True, exist_ok=True)
+        if link.is_symlink() or link.exists():
+            link.unlink()
+        link.symlink_to(script)
+        files.append(File(f"labs/{script.name}", str(LAB_LINKS), config.site_dir, config.use_directory_urls))
+    ref_pages = _state.setdefault("reference", reference.pages(ROOT))
+    for page in ref_pages:
+        if files.get_file_from_path(page.uri) is not None:
+            raise PluginError(f"docs/{page.uri} is generated from {page.source.relative_to(ROOT)}: "
+                              "delete the hand-written file")
+        files.append(File.generated(config, page.uri, content=reference.markdown(page, ref_pages)))
     return files
 
 
@@ -105,19 +110,12 @@ def _syllabus_table(docs_dir: Path) -> str:
     return "\n".join(rows)
 
 
-def _reference_table(docs_dir: Path) -> str:
-    """One row per reference page: the module it documents and its docstring's summary."""
-    import ast
-
+def _reference_table() -> str:
+    """One row per generated reference page: the module it documents and its docstring's summary."""
     rows = ["| module | what it holds |", "|---|---|"]
-    for page in sorted((docs_dir / "reference").glob("*.md")):
-        m = re.search(r"^::: ([\w.]+)", page.read_text(encoding="utf-8"), re.M)
-        if page.name == "index.md" or not m:
-            continue
-        # read the docstring without importing the module (importing torch costs seconds)
-        source = ROOT / "src" / Path(*m.group(1).split(".")).with_suffix(".py")
-        doc = (ast.get_docstring(ast.parse(source.read_text(encoding="utf-8"))) or "").splitlines()
-        rows.append(f"| [`{m.group(1)}`]({page.name}) | {doc[0] if doc else ''} |")
+    for page in _state.setdefault("reference", reference.pages(ROOT)):
+        link = page.uri.removeprefix("reference/")
+        rows.append(f"| [`{page.module}`]({link}) | {reference.summary(page.source)} |")
     return "\n".join(rows)
 
 
@@ -155,7 +153,7 @@ def on_page_markdown(markdown, page, config, files):
     if page.file.src_uri == "index.md" and SYLLABUS_MARKER in markdown:
         markdown = markdown.replace(SYLLABUS_MARKER, _syllabus_table(Path(config.docs_dir)))
     if page.file.src_uri == "reference/index.md" and REFERENCE_MARKER in markdown:
-        markdown = markdown.replace(REFERENCE_MARKER, _reference_table(Path(config.docs_dir)))
+        markdown = markdown.replace(REFERENCE_MARKER, _reference_table())
     if not page.file.src_uri.endswith(".md") or page.file.abs_src_path is None:
         return markdown
     try:
@@ -185,11 +183,15 @@ def on_page_markdown(markdown, page, config, files):
 
 
 def on_page_context(context, page, config, nav):
+    generated = {p.uri: p for p in _state.get("reference", [])}
+    if page.file.src_uri in generated and config.repo_url and config.edit_uri:
+        rel = generated[page.file.src_uri].source.relative_to(ROOT).as_posix()
+        page.edit_url = urljoin(config.repo_url.rstrip("/") + "/", f"{config.edit_uri}../{rel}")
     src = page.file.abs_src_path
-    if src and os.path.dirname(src) == str(LABS_DIR / "labs") and src.endswith(".py"):
+    if src and Path(src).resolve() in {p.resolve() for p in _lab_scripts()}:
         context["lab_download"] = os.path.basename(src)  # copied next to the page
         if config.repo_url and config.edit_uri:
             # edit_uri points into docs/; the lab's real file is under src/
-            rel = Path(src).relative_to(ROOT).as_posix()
+            rel = Path(src).resolve().relative_to(ROOT).as_posix()
             page.edit_url = urljoin(config.repo_url.rstrip("/") + "/", f"{config.edit_uri}../{rel}")
     return context

@@ -1,9 +1,10 @@
 """The tested code of the executable PyTorch course.
 
-Chapters include sections of these modules with ``pymdownx.snippets``; labs
-(:mod:`tutorials.labs`) import them; the test suite executes both. The chapter
-scripts live in :mod:`tutorials.lectures`, the exercise self-checks in
-:mod:`tutorials.exercises`. The site's API reference documents each public module.
+One package per chapter, named after its page: ``docs/lectures/03-autograd.md`` is
+:mod:`tutorials.lec03_autograd`, which holds the chapter's script (the sections the
+page includes), its exercise self-checks, its labs and its helper modules. Code that
+a second chapter needs lives in :mod:`tutorials.core`. The machinery that runs and
+builds the book is :mod:`tutorials._book` (see :mod:`tutorials._book.layout`).
 """
 
 __version__ = "0.1.0"

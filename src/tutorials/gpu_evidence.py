@@ -143,7 +143,7 @@ def bench_transfers(device: torch.device, sizes_mb: list[int], quick: bool) -> l
 
 def bench_activations(device: torch.device, n: int, quick: bool, compile_: bool) -> list[dict]:
     """Forward+backward time of the Lab 2.1.3 Functions vs the built-ins (vs torch.compile)."""
-    from tutorials.activations import MishFunction, SwishFunction, SwishRecompute
+    from tutorials.lec03_autograd.activations import MishFunction, SwishFunction, SwishRecompute
 
     fns = {"SwishFunction": SwishFunction.apply, "SwishRecompute": SwishRecompute.apply,
            "F.silu": F.silu, "MishFunction": MishFunction.apply, "F.mish": F.mish}
@@ -163,8 +163,8 @@ def bench_amp(device: torch.device, quick: bool, compile_: bool) -> list[dict]:
     """ResNet-18 training steps per precision: time, peak memory, accuracy after fixed steps."""
     import torchvision
 
-    from tutorials.amp_bench import bench_train_step, make_scaler, train_step
-    from tutorials.datasets import digits_images
+    from tutorials.core.datasets import digits_images
+    from tutorials.lec07_profiling.amp_bench import bench_train_step, make_scaler, train_step
 
     train, test = digits_images(size=16 if quick else 64, channels=3)
     if quick:
@@ -259,7 +259,7 @@ def capture_traces(device: torch.device, out: Path, quick: bool) -> list[str]:
 
 def capture(out: str | Path, device: str = "auto", quick: bool = False, compile_: bool = True) -> dict:
     """Run every measurement and write ``results.json`` and the traces into ``out``."""
-    from tutorials.runtime import pick_device
+    from tutorials.core.runtime import pick_device
 
     dev = pick_device(device)
     out = Path(out)

@@ -1,1 +1,0 @@
-"""Self-checks for chapter exercises: call them on your own answers."""

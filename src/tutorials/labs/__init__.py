@@ -1,1 +1,0 @@
-"""Lab scripts: percent-format Python files rendered as pages and run from the command line."""
