@@ -241,7 +241,8 @@ def core_problems(src: Path) -> list[str]:
 
 def test_core_modules_say_where_they_are_introduced_and_serve_two_chapters():
     problems = core_problems(SRC)
-    assert not problems, "\n".join(problems)
+    if problems:
+        pytest.fail("\n".join(problems), pytrace=False)
 
 
 def test_each_chapter_has_its_files():
@@ -265,7 +266,8 @@ def test_each_chapter_has_its_files():
             if module.name not in ("__init__.py", "chapter.py", "exercises.py"):
                 wanted.append(f"test_{module.name}")  # each lab and each helper module
         missing += [f"{tests}/{name}" for name in wanted if not (chapter.tests_dir / name).is_file()]
-    assert not missing, "missing files of the chapters' layout:\n" + "\n".join(missing)
+    if missing:
+        pytest.fail("missing files of the chapters' layout:\n" + "\n".join(missing), pytrace=False)
 
 
 def test_no_module_at_the_package_root_but_the_machinery():
