@@ -141,6 +141,21 @@ def test_lab_page_has_a_download_button_for_its_script(site):
     assert "gradgradcheck" in html
 
 
+def test_chapter_page_offers_its_notebook(site):
+    """Each chapter is published as a notebook, linked from a download button next to its title."""
+    html = read(site, "lectures/03-autograd/index.html")
+    assert 'href="../03-autograd.ipynb" download' in html
+    assert "Download this chapter as a notebook (.ipynb)" in html
+    nb = json.loads(read(site, "lectures/03-autograd.ipynb"))
+    assert nb["metadata"]["kernelspec"]["name"] == "python3"
+    _, page_blocks = docs_support.pages()["docs/lectures/03-autograd.md"]
+    code = ["".join(c["source"]).removeprefix("%%bash\n") for c in nb["cells"] if c["cell_type"] == "code"]
+    assert code == [b.code for b in page_blocks]
+    for page in (ROOT / "docs" / "lectures").glob("[0-9][0-9]-*.md"):
+        assert (site / "lectures" / f"{page.stem}.ipynb").is_file(), f"no notebook for {page.name}"
+    assert ".ipynb" not in read(site, "getting-started/index.html"), "only chapters have a notebook"
+
+
 def test_no_external_assets(site):
     """Pages load nothing from other hosts: no web fonts, scripts or stylesheets."""
     offenders = []

@@ -10,6 +10,9 @@
 * The navigation's Lectures, Labs and API reference sections list their files in
   order, so adding a chapter, a lab or a reference page needs no edit to mkdocs.yml.
 * The home page's syllabus table is generated from ``tutorials._book.syllabus``.
+* Each chapter ``lectures/NN-slug.md`` is also published as a Jupyter notebook,
+  ``lectures/NN-slug.ipynb`` (``tutorials._book.notebook``: its prose as Markdown cells,
+  its blocks as code cells), with a download button next to the page's title.
 * Each page that the last test run executed gets its "verified" stamp.
 * Measured results committed as JSON are rendered into pages by their markers
   (``tutorials._book.measured``).
@@ -34,7 +37,7 @@ from mkdocs.exceptions import PluginError
 from mkdocs.plugins import event_priority
 from mkdocs.structure.files import File
 
-from tutorials._book import blocks, layout, measured, outputs, reference, stamps
+from tutorials._book import blocks, layout, measured, notebook, outputs, reference, stamps
 from tutorials._book.syllabus import LECTURES
 
 log = logging.getLogger("mkdocs.hooks.course")
@@ -98,6 +101,20 @@ def on_files(files, config):
             raise PluginError(f"docs/{page.uri} is generated from {page.source.relative_to(ROOT)}: "
                               "delete the hand-written file")
         files.append(File.generated(config, page.uri, content=reference.markdown(page, ref_pages)))
+    _state["notebooks"] = {}  # chapter page's src_uri -> its notebook's uri
+    _state["expanded"] = {}  # chapter page's path -> its expansion, reused by on_page_markdown
+    for chapter in sorted((Path(config.docs_dir) / "lectures").glob("[0-9][0-9]-*.md")):
+        src_uri, uri = f"lectures/{chapter.name}", f"lectures/{chapter.stem}.ipynb"
+        try:
+            expanded = blocks.expand_page(chapter, ROOT, _state["preprocessor"])
+            nb = notebook.chapter_notebook(expanded, blocks.page_blocks(expanded), site_url=config.site_url,
+                                           use_directory_urls=config.use_directory_urls,
+                                           docs_dir=Path(config.docs_dir), page_uri=src_uri)
+        except (blocks.PageError, ValueError) as err:
+            raise PluginError(str(err)) from err
+        files.append(File.generated(config, uri, content=notebook.notebook_json(nb)))
+        _state["notebooks"][src_uri] = uri
+        _state["expanded"][chapter.resolve()] = expanded
     return files
 
 
@@ -162,7 +179,8 @@ def on_page_markdown(markdown, page, config, files):
         raise PluginError(str(err)) from err
     rec_key = Path(page.file.abs_src_path).resolve().relative_to(ROOT).as_posix()
     try:
-        current = blocks.expand_page(Path(page.file.abs_src_path), ROOT, _state["preprocessor"])
+        current = (_state.get("expanded", {}).pop(Path(page.file.abs_src_path).resolve(), None)
+                   or blocks.expand_page(Path(page.file.abs_src_path), ROOT, _state["preprocessor"]))
         blocks.page_blocks(current)  # refuses fences that render as Python but would not run
         markdown = _label_outputs(markdown, rec_key)
     except (blocks.PageError, ValueError) as err:
@@ -187,6 +205,8 @@ def on_page_context(context, page, config, nav):
     if page.file.src_uri in generated and config.repo_url and config.edit_uri:
         rel = generated[page.file.src_uri].source.relative_to(ROOT).as_posix()
         page.edit_url = urljoin(config.repo_url.rstrip("/") + "/", f"{config.edit_uri}../{rel}")
+    if page.file.src_uri in _state.get("notebooks", {}):
+        context["notebook_download"] = _state["notebooks"][page.file.src_uri]  # site-relative: `| url`
     src = page.file.abs_src_path
     if src and Path(src).resolve() in {p.resolve() for p in _lab_scripts()}:
         context["lab_download"] = os.path.basename(src)  # copied next to the page
