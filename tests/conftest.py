@@ -17,7 +17,7 @@ os.environ.setdefault("TORCHINDUCTOR_CACHE_DIR", str(_cache / "inductor"))
 os.environ.setdefault("TORCH_EXTENSIONS_DIR", str(_cache / "torch_extensions"))
 
 import docs_support  # noqa: E402
-from tutorials._book import blocks, stamps  # noqa: E402
+from tutorials._book import blocks, layout, stamps  # noqa: E402
 
 _WORKER_RECORDS: dict[str, stamps.PageRecord] = {}
 _FINAL_RECORDS: dict[str, stamps.PageRecord] = {}
@@ -25,6 +25,8 @@ _FINAL_RECORDS: dict[str, stamps.PageRecord] = {}
 
 # A test about a page has the page in its id: test_block[docs/x.md:12], test_chapter_claims[docs/x.md].
 _PAGE_IN_NODEID = re.compile(r"\[(docs/[^\]]+?\.md)(?::\d+)?\]$")
+_CHAPTER_TESTS = re.compile(r"^tests/(lec\d\d_\w+?)/")
+_PAGE_OF_PACKAGE = {c.package: c.page for c in layout.chapters()}
 
 
 @pytest.hookimpl(optionalhook=True)
@@ -40,7 +42,12 @@ def pytest_xdist_make_scheduler(config, log):
     class PageScheduling(LoadScopeScheduling):
         def _split_scope(self, nodeid: str) -> str:
             match = _PAGE_IN_NODEID.search(nodeid)
-            return match.group(1) if match else nodeid
+            if match:
+                return match.group(1)
+            chapter = _CHAPTER_TESTS.match(nodeid)  # a chapter's own tests run where its page runs:
+            if chapter and chapter.group(1) in _PAGE_OF_PACKAGE:  # its lab tests read the page's dry run
+                return _PAGE_OF_PACKAGE[chapter.group(1)]
+            return nodeid
 
     return PageScheduling(config, log)
 
@@ -60,7 +67,11 @@ def pytest_collection_modifyitems(session, config, items):
         b = params.get("block")
         if isinstance(b, blocks.Block):
             docs_support.NEEDED[b.page] = max(docs_support.NEEDED.get(b.page, -1), b.index)
-        page = params.get("page")
+        chapter = _CHAPTER_TESTS.match(item.nodeid)
+        if chapter and chapter.group(1) in _PAGE_OF_PACKAGE and "/test_lab_" in item.nodeid:
+            page = _PAGE_OF_PACKAGE[chapter.group(1)]  # a lab test reads the page's dry run: all of it
+        else:
+            page = params.get("page")
         if isinstance(page, str) and page in docs_support.pages():
             runnable = docs_support.runnable_blocks(page)
             docs_support.NEEDED[page] = runnable[-1].index if runnable else -1

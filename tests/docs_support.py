@@ -8,6 +8,8 @@ first, silently, as a reader would have run them.
 from __future__ import annotations
 
 import datetime
+import json
+import re
 import sys
 from functools import cache
 from pathlib import Path
@@ -89,13 +91,14 @@ def page_run(page: str, tmp_root: Path) -> runner.PageProcess:
         runnable = runnable_blocks(page)
         last = runnable[-1].index if runnable else -1
         upto = NEEDED.get(page, last)
+        whole = upto >= last
         RUNS[page] = _start(page, [b for b in runnable if b.index <= upto], tmp_root, "",
-                            claims=claims_file(page) if upto >= last else None)
+                            claims=claims_file(page) if whole else None, learner_run=whole)
     return RUNS[page]
 
 
 def _start(page: str, page_blocks: list[blocks.Block], tmp_root: Path, suffix: str,
-           claims: Path | None = None) -> runner.PageProcess:
+           claims: Path | None = None, learner_run: bool = False) -> runner.PageProcess:
     """A new process running ``page_blocks`` of ``page`` in its own working directory."""
     return runner.PageProcess(
         page_blocks,
@@ -103,23 +106,35 @@ def _start(page: str, page_blocks: list[blocks.Block], tmp_root: Path, suffix: s
         blocks.shell_env(),
         claims=claims,
         all_output_shown=page.startswith("docs/lectures/"),
+        learner_run=learner_run,
     )
 
 
 NO_SOLUTION_RUNS: dict[str, runner.PageProcess] = {}
 
 
-def run_without_solutions(page: str, tmp_root: Path) -> tuple[runner.PageProcess, list[blocks.Block]]:
+def run_without_solutions(page: str, tmp_root: Path) -> tuple[dict[int, runner.PageResult],
+                                                             list[blocks.Block]]:
     """Run the page as a learner who did the exercises alone: every solution block left out.
 
-    Returns the finished process and the blocks it ran.
+    Up to the first solution block that run is the reader's run, so the page's process
+    forks there and the copy runs the rest (``runner.LearnerRun``); where the platform
+    cannot fork, a new interpreter runs the whole page without its solutions.
+
+    Returns the result of each block run, by index, and the blocks of that run.
     """
     kept = [b for b in runnable_blocks(page) if not b.in_solution]
+    process = page_run(page, tmp_root)
+    if process.learner is not None:
+        process.learner.wait(process)
+        first = next(b.index for b in runnable_blocks(page) if b.in_solution)
+        results = {i: r for i, r in process.results.items() if i < first}
+        return results | process.learner.results, kept
     if page not in NO_SOLUTION_RUNS:
-        NO_SOLUTION_RUNS[page] = _start(page, kept, tmp_root, "-without-solutions")
-    process = NO_SOLUTION_RUNS[page]
-    process.wait_for(None)
-    return process, kept
+        NO_SOLUTION_RUNS[page] = _start(page, kept, tmp_root, runner.LEARNER_SUFFIX)
+    fresh = NO_SOLUTION_RUNS[page]
+    fresh.wait_for(None)
+    return fresh.results, kept
 
 
 def run_block(block: blocks.Block, tmp_root: Path) -> None:
@@ -161,6 +176,45 @@ def check_claims(page: str, tmp_root: Path) -> None:
     assert result["claims"] == "passed", (
         f"{page}: a claim about what the page computes fails:\n{result['message']}"
     )
+
+
+def lab_block(stem: str) -> blocks.Block:
+    """The shell block of a chapter's page that runs the lab ``stem`` with ``--dry-run``.
+
+    Raises:
+        LookupError: no page runs that lab's dry run, or more than one block does.
+    """
+    module = layout.module_named(stem)
+    command = re.compile(rf"python -m {re.escape(module)}\b.*--dry-run")
+    found = [b for _, page_blocks in pages().values() for b in page_blocks
+             if b.language in ("bash", "sh") and command.search(b.code)]
+    if len(found) != 1:
+        raise LookupError(f"{stem}: {len(found)} page blocks run `python -m {module} ... --dry-run` "
+                          f"({[b.location for b in found]}); its chapter's page must run it once")
+    return found[0]
+
+
+def lab_dry_run(stem: str, results_file: str, tmp_root: Path) -> dict:
+    """The lab's dry run that its chapter's page executes, for the lab's own tests.
+
+    A lab's dry run costs seconds, so it runs once per suite: in the page's session, as
+    the reader's command (a bash block with ``--out-dir``). Its tests read what that run
+    wrote: the results JSON ``results_file``, plus ``_out`` (the out-dir), ``_stdout`` and
+    ``_stderr`` (what the reader's terminal showed).
+
+    Raises:
+        blocks.BlockFailure: the page's block failed (its message says why).
+    """
+    block = lab_block(stem)
+    run_block(block, tmp_root)
+    process = page_run(block.page, tmp_root)
+    result = process.results[block.index]
+    m = re.search(r"--out-dir[ =](\S+)", block.code)
+    assert m, f"{block.location}: the page's dry run of {stem} needs --out-dir, so its files can be checked"
+    out = process.workdir / m.group(1)
+    data = json.loads((out / results_file).read_text(encoding="utf-8"))
+    data.update(_out=out, _stdout=result["output"], _stderr=result.get("stderr", ""))
+    return data
 
 
 def page_records() -> dict[str, stamps.PageRecord]:

@@ -50,15 +50,17 @@ LECTURES = [p for p in PAGES if p.startswith("docs/lectures/")]
 WITH_SOLUTIONS = [p for p in PAGES if any(b.in_solution for b in PAGES[p][1])]
 
 
-# The id carries no "[docs/….md]" scope of its own, so this run is scheduled apart
-# from the page's main run and the two proceed on different workers.
-@pytest.mark.parametrize("page", WITH_SOLUTIONS, ids=[f"{p} without solutions" for p in WITH_SOLUTIONS])
+# The id carries the page, so this test runs on the worker where the page's process runs:
+# that process forks the learner's run at the first solution block (tutorials._book.runner).
+@pytest.mark.parametrize("page", WITH_SOLUTIONS)
 def test_page_runs_without_its_solutions(page, sessions_root):
     """A learner who solves the exercises without opening a solution can run the whole page:
-    the page runs again, in a new interpreter, with every block of a "Solution" box left out."""
-    process, kept = docs_support.run_without_solutions(page, sessions_root)
+    the page runs again with every block of a "Solution" box left out (from its first
+    solution block on, in a fork of the page's own session; before it, the two runs are
+    the same blocks in the same order)."""
+    results, kept = docs_support.run_without_solutions(page, sessions_root)
     for b in kept:
-        result = process.results.get(b.index)
+        result = results.get(b.index)
         assert result is not None, f"{b.location}: not run without the solutions (the page's process died?)"
         assert result["status"] == "passed", (
             f"{page}, run without its solution blocks: {result['message']}\n"

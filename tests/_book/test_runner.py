@@ -160,3 +160,79 @@ def test_recorded_and_tolerant_outputs(tmp_path):
     assert [proc.results[b.index]["status"] for b in bs] == ["passed", "passed", "failed"]
     assert "the page shows 0.9499, the code printed 0.9471" in proc.results[2]["message"]
     assert bs[1].output_spec.abs_tol == 0.01 and bs[0].output_spec.meta["machine"] == "M"
+
+
+SOLUTION_PAGE = f"""\
+{FENCE}python
+import torch
+torch.manual_seed(0)
+with open("data.txt", "w") as f:
+    f.write("from the page")
+print("wrote data.txt")
+{FENCE}
+
+<!-- pytest-codeblocks:expected-output -->
+{FENCE}text
+wrote data.txt
+{FENCE}
+
+??? success "Solution"
+
+    {FENCE}python
+    answer = 42{{extra}}
+    {FENCE}
+
+{FENCE}python
+print(open("data.txt").read(), (torch.ones(64, 64) @ torch.ones(64, 64)).sum().item(){{use}})
+{FENCE}
+
+<!-- pytest-codeblocks:expected-output -->
+{FENCE}text
+from the page 262144.0
+{FENCE}
+"""
+
+
+def learner_run(tmp_path, extra="", use=""):
+    bs = page(tmp_path, SOLUTION_PAGE.replace("{extra}", extra).replace("{use}", use))
+    assert [b.in_solution for b in bs] == [False, True, False]
+    proc = PageProcess(bs, tmp_path / "work", blocks.shell_env(), learner_run=True)
+    assert proc.learner is not None and proc.learner.indices == [bs[0].index, bs[2].index]
+    proc.learner.wait(proc, timeout=120)
+    return bs, proc
+
+
+def test_the_learner_run_forks_at_the_first_solution_and_runs_the_rest_alone(tmp_path):
+    bs, proc = learner_run(tmp_path)
+    assert [proc.results[b.index]["status"] for b in bs] == ["passed"] * 3
+    learner = proc.learner.results
+    assert set(learner) == {bs[2].index}, "the blocks before the fork ran once, in the reader's run"
+    assert learner[bs[2].index]["status"] == "passed", learner
+    # its own working directory: a copy of the reader's at the fork
+    assert (tmp_path / "work-without-solutions" / "data.txt").read_text() == "from the page"
+
+
+def test_a_block_that_needs_a_solution_fails_the_learner_run_only(tmp_path):
+    bs, proc = learner_run(tmp_path, use=" + 0 * answer")
+    assert proc.results[bs[2].index]["status"] == "passed"
+    failed = proc.learner.results[bs[2].index]
+    assert failed["status"] == "failed" and "NameError" in failed["message"], failed
+
+
+def test_a_solution_that_changes_later_output_is_caught(tmp_path):
+    # the solution draws from the global generator: the page's next output is the solution reader's
+    text = (f"{FENCE}python\nimport torch\ntorch.manual_seed(0)\n{FENCE}\n\n"
+            f'??? success "Solution"\n\n    {FENCE}python\n    noise = torch.rand(3)\n    {FENCE}\n\n'
+            f"{FENCE}python\nprint(torch.randint(10**6, (1,)).item())\n{FENCE}\n\n"
+            + out_block("{first}\n"))
+    import torch
+
+    torch.manual_seed(0)
+    torch.rand(3)
+    with_solution = torch.randint(10**6, (1,)).item()
+    bs = page(tmp_path, text.replace("{first}", str(with_solution)))
+    proc = PageProcess(bs, tmp_path / "work", blocks.shell_env(), learner_run=True)
+    proc.learner.wait(proc, timeout=120)
+    assert proc.results[bs[2].index]["status"] == "passed"
+    missed = proc.learner.results[bs[2].index]
+    assert missed["status"] == "failed" and str(with_solution) in missed["message"], missed

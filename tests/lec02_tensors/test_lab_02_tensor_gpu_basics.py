@@ -6,16 +6,16 @@ import sys
 import pytest
 import torch
 
+import docs_support
 from tutorials._book.layout import module_named
 from tutorials.lec02_tensors import lab_02_tensor_gpu_basics as lab
 
 
 @pytest.fixture(scope="module")
-def results(tmp_path_factory):
-    out = tmp_path_factory.mktemp("lab_tensor_gpu")
-    res = lab.main(["--dry-run", "--device", "cpu", "--out-dir", str(out)])
-    res["_out"] = out
-    return res
+def results(sessions_root):
+    """The dry run its chapter's page executes (run once per suite, read here)."""
+    return docs_support.lab_dry_run("lab_02_tensor_gpu_basics", "lab_02_tensor_gpu_basics.json",
+                                    sessions_root)
 
 
 def test_parts_say_where_they_ran(results):

@@ -3,15 +3,14 @@ import json
 import pytest
 import torch
 
+import docs_support
 from tutorials.lec03_autograd import lab_03_custom_autograd as lab
 
 
 @pytest.fixture(scope="module")
-def results(tmp_path_factory):
-    out = tmp_path_factory.mktemp("lab213")
-    res = lab.main(["--dry-run", "--device", "cpu", "--out-dir", str(out)])
-    res["_out"] = out
-    return res
+def results(sessions_root):
+    """The dry run its chapter's page executes (run once per suite, read here)."""
+    return docs_support.lab_dry_run("lab_03_custom_autograd", "lab_2_1_3_results.json", sessions_root)
 
 
 def test_every_variant_passes_gradcheck_and_gradgradcheck(results):

@@ -3,15 +3,14 @@ import json
 import pytest
 import torch
 
+import docs_support
 from tutorials.lec05_nn_module import lab_05_resnet_blocks as lab
 
 
 @pytest.fixture(scope="module")
-def results(tmp_path_factory):
-    out = tmp_path_factory.mktemp("lab211")
-    res = lab.main(["--dry-run", "--device", "cpu", "--out-dir", str(out)])
-    res["_out"] = out
-    return res
+def results(sessions_root):
+    """The dry run its chapter's page executes (run once per suite, read here)."""
+    return docs_support.lab_dry_run("lab_05_resnet_blocks", "lab_2_1_1_results.json", sessions_root)
 
 
 def test_blocks_have_the_expected_shapes(results):

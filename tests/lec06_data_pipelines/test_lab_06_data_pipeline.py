@@ -3,15 +3,14 @@ import json
 import pytest
 import torch
 
+import docs_support
 from tutorials.lec06_data_pipelines import lab_06_data_pipeline as lab
 
 
 @pytest.fixture(scope="module")
-def results(tmp_path_factory):
-    out = tmp_path_factory.mktemp("lab212")
-    res = lab.main(["--dry-run", "--device", "cpu", "--out-dir", str(out)])
-    res["_out"] = out
-    return res
+def results(sessions_root):
+    """The dry run its chapter's page executes (run once per suite, read here)."""
+    return docs_support.lab_dry_run("lab_06_data_pipeline", "lab_2_1_2_results.json", sessions_root)
 
 
 def test_the_whole_dry_grid_is_measured(results):

@@ -3,15 +3,14 @@ import json
 import pytest
 import torch
 
+import docs_support
 from tutorials.lec07_profiling import lab_07_mixed_precision as lab
 
 
 @pytest.fixture(scope="module")
-def results(tmp_path_factory):
-    out = tmp_path_factory.mktemp("lab214")
-    res = lab.main(["--dry-run", "--device", "cpu", "--out-dir", str(out)])
-    res["_out"] = out
-    return res
+def results(sessions_root):
+    """The dry run its chapter's page executes (run once per suite, read here)."""
+    return docs_support.lab_dry_run("lab_07_mixed_precision", "lab_2_1_4_results.json", sessions_root)
 
 
 def test_fp32_and_bf16_rows_on_cpu(results):

@@ -1,33 +1,18 @@
 import json
 import os
-import subprocess
-import sys
 
 import pytest
 import torch
 
+import docs_support
 from tutorials.lec07_profiling import lab_07_profiling as lab
 
 
 @pytest.fixture(scope="module")
-def run(tmp_path_factory):
-    """The dry run, as a learner starts it: a new process, its stdout and stderr kept."""
-    out = tmp_path_factory.mktemp("lab215")
-    env = {k: v for k, v in os.environ.items() if k != "KINETO_LOG_LEVEL"}
-    proc = subprocess.run(
-        [sys.executable, "-m", "tutorials.lec07_profiling.lab_07_profiling", "--dry-run",
-         "--device", "cpu", "--out-dir", str(out)],
-        capture_output=True, text=True, env=env, timeout=300, check=False)
-    assert proc.returncode == 0, proc.stderr
-    return proc, out
-
-
-@pytest.fixture(scope="module")
-def results(run):
-    proc, out = run
-    res = json.loads((out / "lab_2_1_5_results.json").read_text())
-    res["_out"] = out
-    return res
+def results(sessions_root):
+    """The dry run its chapter's page executes, as a learner starts it: a new process whose
+    standard output and error are kept (run once per suite, read here)."""
+    return docs_support.lab_dry_run("lab_07_profiling", "lab_2_1_5_results.json", sessions_root)
 
 
 def test_before_and_after_rows(results):
@@ -56,17 +41,17 @@ def test_data_share_measures_the_phase_not_the_loader(results):
     assert after["_phase_ms"]["data"] > 0
 
 
-def test_no_unexplained_kineto_error_on_stderr(run):
+def test_no_unexplained_kineto_error_on_stderr(results):
     """A CUDA build of torch on a machine without a GPU: kineto's GPU probe fails.
 
     The lab turns kineto's log off there (KINETO_LOG_LEVEL) and says so in one line,
     so "ERROR ... gpuGetDeviceCount failed with code 35" does not appear unexplained.
     """
-    proc, _ = run
-    assert "gpuGetDeviceCount" not in proc.stderr, proc.stderr
-    assert "ERROR:" not in proc.stderr and "USDT:" not in proc.stderr, proc.stderr
+    stderr, stdout = results["_stderr"], results["_stdout"]
+    assert "gpuGetDeviceCount" not in stderr, stderr
+    assert "ERROR:" not in stderr and "USDT:" not in stderr, stderr
     if not torch.cuda.is_available():
-        assert proc.stdout.splitlines()[0] == lab.KINETO_NOTE
+        assert stdout.splitlines()[0] == lab.KINETO_NOTE
 
 
 def test_main_leaves_kineto_log_level_as_it_was(monkeypatch, tmp_path):

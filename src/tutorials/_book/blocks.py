@@ -462,6 +462,7 @@ class PageSession:
             namespace = {"__name__": "__main__", "__builtins__": builtins}
         self.namespace = namespace
         self.silent_without_output = silent_without_output
+        self.last_stderr = ""  # standard error of the last shell block
 
     def _filename(self, block: Block) -> str:
         return f"<{block.page} block {block.index}>"
@@ -574,6 +575,7 @@ class PageSession:
             text=True,
             timeout=600,
         )
+        self.last_stderr = proc.stderr  # a terminal shows it too: the runner reports it
         if proc.returncode != 0:
             raise BlockFailure(
                 f"{block.location}: {block.language} block {block.index} exited with "
