@@ -135,7 +135,7 @@ def test_lab_page_has_a_download_button_for_its_script(site):
     page = site / "labs" / "lab_03_custom_autograd"
     html = (page / "index.html").read_text(encoding="utf-8")
     assert 'href="lab_03_custom_autograd.py" download' in html
-    script = ROOT / "src" / "tutorials" / "labs" / "lab_03_custom_autograd.py"
+    script = ROOT / "src" / "tutorials" / "lec03_autograd" / "lab_03_custom_autograd.py"
     assert (page / "lab_03_custom_autograd.py").read_bytes() == script.read_bytes()
     assert "src/tutorials/lec03_autograd/lab_03_custom_autograd.py" in html, "edit link to the real file"
     assert "gradgradcheck" in html
@@ -178,5 +178,25 @@ def test_search_index_has_the_chapter(site):
 
 
 def test_api_reference_is_rendered(site):
-    html = read(site, "reference/activations/index.html")
+    html = read(site, "reference/lec03_autograd/activations/index.html")
     assert "SwishFunction" in html and "save_for_backward" in html
+    assert "src/tutorials/lec03_autograd/activations.py" in html, "edit link to the module's file"
+
+
+def test_api_reference_is_generated_one_page_per_public_module(site):
+    """No page under docs/reference/ but its landing page: the hook generates one per module."""
+    from tutorials._book import reference
+
+    assert [p.name for p in (ROOT / "docs" / "reference").iterdir()] == ["index.md"]
+    pages = reference.pages()
+    modules = {p.module for p in pages}
+    assert {"tutorials.core", "tutorials.core.hooks", "tutorials.lec03_autograd",
+            "tutorials.lec03_autograd.exercises", "tutorials.gpu_evidence"} <= modules
+    assert not any(m.rsplit(".", 1)[-1].startswith(("lab_", "_")) or m.endswith(".chapter") for m in modules)
+    for page in pages:
+        html = site / page.uri.removesuffix(".md").removesuffix("/index") / "index.html"
+        assert html.is_file(), f"{page.module}: no page at {html.relative_to(site)}"
+    package = read(site, "reference/lec03_autograd/index.html")
+    assert 'href="activations/"' in package and "lab_03_custom_autograd" in package
+    landing = read(site, "reference/index.html")
+    assert all(f"<code>{m}</code>" in landing for m in modules)
