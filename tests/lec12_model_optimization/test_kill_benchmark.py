@@ -5,6 +5,7 @@ import json
 import pytest
 
 from tutorials.lec12_model_optimization import kill_benchmark
+from tutorials.lec12_model_optimization import lab_12_checkpointing as lab
 
 
 @pytest.mark.slow
@@ -27,7 +28,6 @@ def test_bad_option_is_a_usage_error(usage_error, tmp_path):
 
 def test_an_unreadable_checkpoint_is_named_and_fails_the_benchmark(tmp_path, monkeypatch, capsys):
     """The runs in this process; the "kill" truncates the newest checkpoint."""
-    lab = kill_benchmark.lab
 
     def run_here(cmd, **kwargs):
         lab.main(cmd[3:])
@@ -40,7 +40,7 @@ def test_an_unreadable_checkpoint_is_named_and_fails_the_benchmark(tmp_path, mon
         return [5]
 
     monkeypatch.setattr(kill_benchmark.subprocess, "run", run_here)
-    monkeypatch.setattr(lab, "run_with_kills", truncating_kill)
+    monkeypatch.setattr(kill_benchmark, "run_with_kills", truncating_kill)
     totals = kill_benchmark.main(["--kills", "1", "--per-run", "1", "--epochs", "1", "--hidden", "16",
                                   "--out-dir", str(tmp_path)])
     bad = tmp_path / "run-000" / "checkpoints" / "ckpt-00000023.pt"

@@ -38,6 +38,7 @@ import torch
 from sklearn.datasets import load_digits
 from torch import Tensor, nn
 
+from tutorials.core.batches import Batches
 from tutorials.core.cli import (
     guard_run,
     non_negative_int,
@@ -92,8 +93,10 @@ def make_model(width: int, depth: int) -> nn.Sequential:
 # %% [markdown]
 # ## 2. Train and evaluate under one precision
 #
-# Every mode starts from the same weights and sees the same batches. Evaluation
-# runs under the same autocast as training: that is the accuracy you would deploy.
+# Every mode starts from the same weights and sees the same batches
+# (`tutorials.core.batches.Batches`: each epoch a new permutation from the
+# iterator's own generator, seeded by `--seed`). Evaluation runs under the same
+# autocast as training: that is the accuracy you would deploy.
 
 # %%
 @torch.no_grad()
@@ -109,18 +112,15 @@ def evaluate(model: nn.Module, x: Tensor, y: Tensor, precision: str) -> float:
 
 def train(model, data, precision, device, epochs, batch_size, lr, seed) -> float:
     """Train for ``epochs`` with Adam; return the last epoch's mean loss."""
-    x, y = data[0], data[1]
     opt = torch.optim.Adam(model.parameters(), lr=lr)
     scaler = make_scaler(precision, device)
-    g = torch.Generator().manual_seed(seed)
+    batches = Batches(data[0], data[1], batch_size, seed)  # a new order each epoch, fixed by the seed
     total = torch.zeros((), device=device)
     for _ in range(epochs):
         total.zero_()
-        order = torch.randperm(len(x), generator=g).to(device)
-        for idx in order.split(batch_size):
-            total += train_step(model, opt, scaler, x[idx], y[idx],
-                                precision=precision, device=device)
-    return total.item() / len(order.split(batch_size))  # one sync per run
+        for xb, yb in batches:
+            total += train_step(model, opt, scaler, xb, yb, precision=precision, device=device)
+    return total.item() / len(batches)  # one sync per run
 
 
 # %% [markdown]

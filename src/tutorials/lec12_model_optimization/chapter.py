@@ -29,7 +29,7 @@ workdir = Path(tempfile.mkdtemp())  # checkpoints and logs: a temporary folder
 
 # --8<-- [start:data]
 from tutorials.core.datasets import digits_split
-from tutorials.lec12_model_optimization.lab_12_training_optimization import make_model
+from tutorials.lec12_model_optimization.experiments import make_model
 
 # 1,797 real 8x8 scans of handwritten digits, pixels in [0, 1], split 80/20
 x_train, y_train, x_val, y_val = digits_split(seed=0)
@@ -114,7 +114,7 @@ print("eval mode,  same input twice, same output:", torch.equal(a, b))
 # --8<-- [end:mistake_eval]
 
 # --8<-- [start:optimizers]
-from tutorials.lec12_model_optimization.lab_12_training_optimization import (
+from tutorials.lec12_model_optimization.experiments import (
     optimizer_factories,
     train_run,
 )
@@ -156,7 +156,7 @@ plt.close(fig)
 # --8<-- [end:plot_optimizers]
 
 # --8<-- [start:schedules]
-from tutorials.lec12_model_optimization.lab_12_training_optimization import SCHEDULES
+from tutorials.lec12_model_optimization.experiments import SCHEDULES
 
 total_steps = 23 * 8  # 23 optimizer steps per epoch, 8 epochs
 lr_curves = {}
@@ -248,8 +248,8 @@ for clip in (None, 1.0):
 # --8<-- [end:clip_train]
 
 # --8<-- [start:accumulation]
-from tutorials.lec12_model_optimization.lab_12_training_optimization import (
-    Batches,
+from tutorials.core.batches import Batches
+from tutorials.lec12_model_optimization.experiments import (
     manual_accumulation,
     max_param_diff,
 )

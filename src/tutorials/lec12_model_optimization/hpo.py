@@ -1,8 +1,10 @@
 """A small real objective for hyperparameter search, and a random-search baseline.
 
-:class:`DigitsObjective` trains a small MLP on scikit-learn's handwritten digits
-(1,797 real 8×8 scans, shipped with the package) for a few epochs and returns
-the validation accuracy, as a function of ``log10(lr)`` and ``log10(weight_decay)``.
+:class:`DigitsObjective` trains the chapter's small MLP
+(:func:`~tutorials.lec12_model_optimization.experiments.make_model`, without dropout) on
+scikit-learn's handwritten digits (1,797 real 8×8 scans, shipped with the package) for
+a few epochs and returns the validation accuracy, as a function of ``log10(lr)`` and
+``log10(weight_decay)``.
 One call takes a fraction of a second on a CPU, so a search of a dozen trials
 runs in seconds while still being a real training problem: too small a learning
 rate does not learn in the budget, too large a one diverges.
@@ -31,7 +33,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from tutorials.core.batches import Batches
 from tutorials.core.datasets import digits_split
+from tutorials.lec12_model_optimization.experiments import make_model
 
 __all__ = ["DigitsObjective", "best_so_far", "random_search"]
 
@@ -69,9 +73,8 @@ class DigitsObjective:
         self.calls = 0
 
     def make_model(self) -> nn.Sequential:
-        """The network: 64 → hidden → hidden → 10 with ReLU."""
-        h = self.hidden
-        return nn.Sequential(nn.Linear(64, h), nn.ReLU(), nn.Linear(h, h), nn.ReLU(), nn.Linear(h, 10))
+        """The network: the chapter's MLP 64 → hidden → hidden → 10, without dropout."""
+        return make_model(self.hidden, dropout=0.0)
 
     def __call__(self, params: Params) -> float:
         """Train with ``lr = 10**log10_lr``, ``weight_decay = 10**log10_wd``; return val accuracy.
@@ -87,11 +90,11 @@ class DigitsObjective:
         model.load_state_dict(self.init_state)
         opt = torch.optim.AdamW(model.parameters(), lr=10 ** float(params["log10_lr"]),
                                 weight_decay=10 ** float(params["log10_wd"]))
-        order_gen = torch.Generator().manual_seed(self.seed)  # same batches every call
+        batches = Batches(self.x_train, self.y_train, self.batch_size, self.seed)  # same batches every call
         model.train()
         for _ in range(self.epochs):
-            for idx in torch.randperm(len(self.x_train), generator=order_gen).split(self.batch_size):
-                loss = F.cross_entropy(model(self.x_train[idx]), self.y_train[idx])
+            for inputs, targets in batches:
+                loss = F.cross_entropy(model(inputs), targets)
                 opt.zero_grad(set_to_none=True)
                 loss.backward()
                 opt.step()

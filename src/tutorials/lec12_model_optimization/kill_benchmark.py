@@ -33,8 +33,14 @@ import torch
 
 from tutorials.core.cli import guard_run, non_negative_int, positive_int, write_results
 from tutorials.core.reporting import format_table
-from tutorials.lec12_model_optimization import lab_12_checkpointing as lab
-from tutorials.lec12_model_optimization.checkpoint import read_checkpoint
+from tutorials.lec12_model_optimization.kill_resume import (
+    FINAL_WEIGHTS,
+    SUMMARY,
+    run_with_kills,
+    same_weights,
+    training_command,
+    unreadable_checkpoints,
+)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -60,11 +66,10 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
-def _run_args(args: argparse.Namespace) -> argparse.Namespace:
-    return lab.build_parser().parse_args([
-        "--epochs", str(args.epochs), "--hidden", str(args.hidden), "--save-every", str(args.save_every),
-        "--batch-size", "64", "--device", "cpu",
-    ])
+def _command(args: argparse.Namespace, run_dir: Path) -> list[str]:
+    """One training run of the lab in ``run_dir``: the lab's defaults but for these options."""
+    return training_command(run_dir, epochs=args.epochs, hidden=args.hidden, save_every=args.save_every,
+                            batch_size=64, device="cpu")
 
 
 def main(argv: list[str] | None = None) -> dict:
@@ -77,14 +82,13 @@ def main(argv: list[str] | None = None) -> dict:
 def _run(args: argparse.Namespace) -> dict:
     out = Path(args.out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    run_args = _run_args(args)
     started = time.perf_counter()
 
     ref_dir = out / "reference"
     shutil.rmtree(ref_dir, ignore_errors=True)
-    subprocess.run(lab.child_command(run_args, ref_dir), check=True, stdout=subprocess.DEVNULL)
-    steps = json.loads((ref_dir / lab.SUMMARY).read_text())["global_step"]
-    reference = torch.load(ref_dir / lab.FINAL_WEIGHTS, weights_only=True)
+    subprocess.run(_command(args, ref_dir), check=True, stdout=subprocess.DEVNULL)
+    steps = json.loads((ref_dir / SUMMARY).read_text())["global_step"]
+    reference = torch.load(ref_dir / FINAL_WEIGHTS, weights_only=True)
 
     rows, unreadable = [], []
     for r in range(math.ceil(args.kills / args.per_run)):
@@ -102,18 +106,16 @@ def _run(args: argparse.Namespace) -> dict:
             if tmp - seen_tmp:  # a temporary file this kill left behind: it landed inside a write
                 per_kill["mid_write"] += 1
             seen_tmp |= tmp
-            for path in sorted(ckpt_dir.glob("*.pt")):
-                per_kill["checked_files"] += 1
-                try:
-                    read_checkpoint(path)
-                except Exception as err:  # collect every unreadable file; the run fails below
-                    unreadable.append(str(err) if str(err).startswith(str(path)) else f"{path}: {err}")
+            per_kill["checked_files"] += len(list(ckpt_dir.glob("*.pt")))
+            # collect every unreadable file; the run fails below
+            for path, err in unreadable_checkpoints(ckpt_dir).items():
+                unreadable.append(err if err.startswith(path) else f"{path}: {err}")
 
         t0 = time.perf_counter()
-        kills = lab.run_with_kills(lab.child_command(run_args, run_dir), kills=wanted,
-                                   seed=args.seed * 10_000 + r, max_steps=steps, after_kill=after_kill)
-        got = torch.load(run_dir / lab.FINAL_WEIGHTS, weights_only=True)
-        identical = lab.same_weights(got, reference)
+        kills = run_with_kills(_command(args, run_dir), kills=wanted, seed=args.seed * 10_000 + r,
+                               max_steps=steps, after_kill=after_kill)
+        got = torch.load(run_dir / FINAL_WEIGHTS, weights_only=True)
+        identical = same_weights(got, reference)
         rows.append({"run": r, "kills": len(kills), "before_first_step": sum(k < 0 for k in kills),
                      "inside_a_write": per_kill["mid_write"], "files_checked": per_kill["checked_files"],
                      "bit_identical": identical, "seconds": round(time.perf_counter() - t0, 1)})

@@ -40,16 +40,16 @@ import argparse
 import json
 import math
 import shutil
-import signal
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import torch
 import torch.nn.functional as F
-from torch import nn
 
+from tutorials.core.batches import shuffled_batches
 from tutorials.core.cli import (
     command_line,
     guard_run,
@@ -67,37 +67,44 @@ from tutorials.lec12_model_optimization.checkpoint import (
     CheckpointManager,
     capture_rng_state,
     load_model_state,
-    read_checkpoint,
     restore_rng_state,
     unwrap_model,
 )
 from tutorials.lec12_model_optimization.early_stopping import EarlyStopping
+from tutorials.lec12_model_optimization.experiments import make_model
+from tutorials.lec12_model_optimization.kill_resume import (
+    FINAL_WEIGHTS,
+    LAB_MODULE,
+    SUMMARY,
+    run_with_kills,
+    same_weights,
+    training_command,
+    unreadable_checkpoints,
+)
 
-FINAL_WEIGHTS = "final_model.pt"
-SUMMARY = "summary.json"
-MODULE = "tutorials.lec12_model_optimization.lab_12_checkpointing"
+MODULE = LAB_MODULE  # this lab, as `python -m` runs it
 
 # %% [markdown]
 # ## 1. Data and model
 #
-# The 1,797 digits are split once with a fixed generator; the *order* in which a
-# training epoch visits them comes from a generator seeded with `(seed, epoch)`,
-# so a resumed run can rebuild the exact order of an interrupted epoch and skip
-# the batches already done.
+# The 1,797 digits are split once with a fixed generator. The model is the
+# chapter's MLP (`tutorials.lec12_model_optimization.experiments.make_model`) with
+# a dropout of 0.2: dropout makes the run depend on the RNG state, as real runs do.
+#
+# The *order* in which a training epoch visits the samples comes from a generator
+# seeded with `(seed, epoch)`, so a resumed run can rebuild the exact order of an
+# interrupted epoch and skip the batches already done (`shuffled_batches` from
+# `tutorials.core.batches` cuts the batches out of that permutation).
 
 # %%
-def make_model(hidden: int = 128) -> nn.Module:
-    """A small MLP; dropout makes the run depend on the RNG state, as real runs do."""
-    return nn.Sequential(
-        nn.Linear(64, hidden), nn.ReLU(), nn.Dropout(0.2),
-        nn.Linear(hidden, hidden), nn.ReLU(), nn.Dropout(0.2),
-        nn.Linear(hidden, 10),
-    )
+DROPOUT = 0.2
 
 
-def epoch_order(n: int, seed: int, epoch: int) -> torch.Tensor:
-    """The sample order of one epoch: a pure function of (seed, epoch)."""
-    return torch.randperm(n, generator=torch.Generator().manual_seed(seed * 100_003 + epoch))
+def epoch_batches(x: torch.Tensor, y: torch.Tensor, batch_size: int, seed: int, epoch: int,
+                  start: int = 0) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+    """The batches of one epoch from batch ``start`` on; their order is a pure function of (seed, epoch)."""
+    order = torch.Generator().manual_seed(seed * 100_003 + epoch)
+    return shuffled_batches(x, y, batch_size, order, start=start)
 
 
 # %% [markdown]
@@ -287,7 +294,7 @@ def _train(args: argparse.Namespace) -> dict:
     x_tr, y_tr, x_val, y_val = (t.to(device) for t in (x_tr, y_tr, x_val, y_val))
 
     torch.manual_seed(args.seed)
-    model = make_model(args.hidden).to(device)
+    model = make_model(args.hidden, dropout=DROPOUT).to(device)
     optimizer = torch.optim.SGD(model.parameters(), lr=args.lr, momentum=0.9, weight_decay=1e-4)
     steps_per_epoch = (len(x_tr) + args.batch_size - 1) // args.batch_size
     scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=args.epochs * steps_per_epoch)
@@ -321,11 +328,10 @@ def _train(args: argparse.Namespace) -> dict:
                desc="training", disable=not _show_progress(args), leave=False)
     try:
         while epoch < args.epochs and not stop:
-            order = epoch_order(len(x_tr), args.seed, epoch).to(device)
             model.train()
-            while step_in_epoch < steps_per_epoch:
-                idx = order[step_in_epoch * args.batch_size:(step_in_epoch + 1) * args.batch_size]
-                loss = F.cross_entropy(model(x_tr[idx]), y_tr[idx])
+            for inputs, targets in epoch_batches(x_tr, y_tr, args.batch_size, args.seed, epoch,
+                                                 start=step_in_epoch):
+                loss = F.cross_entropy(model(inputs), targets)
                 optimizer.zero_grad(set_to_none=True)
                 loss.backward()
                 optimizer.step()
@@ -396,100 +402,21 @@ def resume_hint(args: argparse.Namespace, argv: list[str] | None) -> str:
 # on CPU, final weights that differ) makes the demo fail with a message naming the
 # files and exit status 1. Run again, the demo starts its two runs afresh (a
 # finished run would not train again, so nothing would be killed).
+#
+# The kill harness is `tutorials.lec12_model_optimization.kill_resume`, which the
+# kill benchmark uses too: `run_with_kills` starts the training command in a child
+# process, kills it, starts it again, and so on; `unreadable_checkpoints` and
+# `same_weights` are the checks.
 
 # %%
+#: The options a child run gets from this run (the others keep their defaults).
+CHILD_OPTIONS = ("epochs", "batch_size", "lr", "seed", "hidden", "save_every", "device", "patience",
+                 "threads")
+
+
 def child_command(args: argparse.Namespace, out_dir: Path) -> list[str]:
-    """The command line of one training run, for a subprocess."""
-    cmd = [sys.executable, "-m", MODULE, "--out-dir", str(out_dir),
-           "--epochs", str(args.epochs), "--batch-size", str(args.batch_size), "--lr", str(args.lr),
-           "--seed", str(args.seed), "--hidden", str(args.hidden), "--save-every", str(args.save_every),
-           "--device", args.device, "--patience", str(args.patience), "--threads", str(args.threads),
-           "--verbose"]
-    return cmd
-
-
-def run_with_kills(cmd: list[str], kills: int, seed: int, max_steps: int,
-                   after_kill=None, progress=None) -> list[int]:
-    """Start ``cmd``, SIGKILL it at a random moment, repeat ``kills`` times, then let it finish.
-
-    Most kills land a random number of steps into the run plus a random fraction of
-    a step (often inside a checkpoint write); one in four lands at a random time
-    after the process starts (during imports, or while loading the checkpoint).
-
-    Args:
-        cmd: the training command (it must print ``step N`` lines).
-        kills: how many times to kill it.
-        seed: seeds the choice of kill moments.
-        max_steps: steps of a whole run, to spread the kills over it.
-        after_kill: optional callback run after each kill (the tests check that
-            every checkpoint on disk is still readable).
-        progress: optional callback given one line per attempt and one for the
-            final run (the demo prints them).
-
-    Returns:
-        The last step printed before each kill (-1 for a kill before any step).
-    """
-    rng = __import__("random").Random(seed)
-    killed_at = []
-    for attempt in range(1, kills + 1):
-        proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
-        last_step = None  # None: no kill was sent (the run finished first)
-        started = time.perf_counter()
-        printed = []
-        if rng.random() < 0.25:
-            time.sleep(rng.random() * 3.0)
-            proc.send_signal(signal.SIGKILL)
-            last_step = -1
-        else:
-            target, seen = rng.randint(1, max(1, max_steps // (2 * kills) + 1)), 0
-            for line in proc.stdout:
-                printed.append(line)
-                if line.startswith("step "):
-                    seen += 1
-                    if seen >= target:
-                        time.sleep(rng.random() * 0.02)  # somewhere inside the next step
-                        proc.send_signal(signal.SIGKILL)
-                        last_step = int(line.split()[1])
-                        break
-        printed += proc.communicate()[0].splitlines()
-        if after_kill is not None:
-            after_kill()
-        landed = last_step is not None and proc.returncode == -signal.SIGKILL
-        if landed:
-            killed_at.append(last_step)
-        if progress is not None:
-            start = _start_of(printed)
-            when = (f"{time.perf_counter() - started:.1f} s after start, before its first step"
-                    if last_step == -1 else f"after step {last_step}")
-            progress(f"kill {attempt}/{kills}: {start}; " + (f"SIGKILL {when}" if landed else
-                                                             "the run finished before the kill"))
-    final = subprocess.run(cmd, check=True, stdout=subprocess.PIPE, text=True)
-    if progress is not None:
-        progress(f"the same command once more, not killed: {_start_of(final.stdout.splitlines())}; "
-                 "ran to the end")
-    return killed_at
-
-
-def _start_of(printed: list[str]) -> str:
-    """Where a run started, from the lines it printed ("resumed from ckpt-…pt" or step 0)."""
-    resumed = [line.split(":")[0] for line in printed if line.startswith("resumed from ")]
-    return resumed[0] if resumed else "started from step 0"
-
-
-def same_weights(a: dict, b: dict) -> bool:
-    """Whether two state_dicts hold the same tensors, bit for bit (``torch.equal``)."""
-    return a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
-
-
-def unreadable_checkpoints(ckpt_dir: Path) -> dict[str, str]:
-    """Every checkpoint file in ``ckpt_dir`` that does not verify: path -> error."""
-    found = {}
-    for p in sorted(ckpt_dir.glob("*.pt")) if ckpt_dir.is_dir() else []:
-        try:
-            read_checkpoint(p)
-        except Exception as err:  # report every unreadable file; the demo fails below
-            found[str(p)] = str(err)
-    return found
+    """The command line of one training run with this run's options, for a subprocess."""
+    return training_command(out_dir, **{key: getattr(args, key) for key in CHILD_OPTIONS})
 
 
 def _clear_previous_demo(run_dir: Path) -> None:

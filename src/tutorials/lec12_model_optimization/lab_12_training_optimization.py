@@ -19,8 +19,9 @@
 #
 # Every run goes through the course's training loop, `tutorials.lec12_model_optimization.training.fit`
 # (`TrainConfig` holds epochs, clipping, accumulation, AMP and the scheduler
-# interval). The data are the scikit-learn digits (1,797 real 8×8 images, on
-# disk with scikit-learn: nothing is downloaded).
+# interval), by way of `train_run` in `tutorials.lec12_model_optimization.experiments`.
+# The data are the scikit-learn digits (1,797 real 8×8 images, on disk with
+# scikit-learn: nothing is downloaded).
 #
 # ```
 # python lab_12_training_optimization.py --help
@@ -36,12 +37,12 @@ from __future__ import annotations
 import argparse
 import math
 import time
-from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import torch
 from torch import Tensor, nn
 
+from tutorials.core.batches import Batches
 from tutorials.core.benchmark import import_notes, time_callable
 from tutorials.core.cli import (
     guard_run,
@@ -58,115 +59,42 @@ from tutorials.core.cli import (
 from tutorials.core.datasets import digits_split
 from tutorials.core.reporting import format_table
 from tutorials.core.runtime import DEVICE_CHOICES, device_label
-from tutorials.lec12_model_optimization.training import AMP_MODES, TrainConfig, autocast_for, fit
-
-Data = tuple[Tensor, Tensor, Tensor, Tensor]  # x_train, y_train, x_val, y_val
+from tutorials.lec12_model_optimization.experiments import (
+    SCHEDULES,
+    Data,
+    final,
+    make_model,
+    manual_accumulation,
+    max_param_diff,
+    optimizer_factories,
+    train_run,
+)
+from tutorials.lec12_model_optimization.training import AMP_MODES, autocast_for
 
 # %% [markdown]
 # ## 0. Data, model, and one training run
 #
 # The digits are split 80/20 once, with a generator seeded by `--seed`. The
-# batches come from a small iterable over tensors already on the device: each
-# pass draws a new permutation from *its own* generator, so the order of the
-# batches is fixed by the seed and does not depend on anything else that draws
-# random numbers. A `DataLoader` with `shuffle=True, generator=...` does the
-# same, with per-sample indexing and collation that would dominate the time of
-# a model this small.
+# batches come from `tutorials.core.batches.Batches`, a small iterable over
+# tensors already on the device: each pass draws a new permutation from *its own*
+# generator, so the order of the batches is fixed by the seed and does not depend
+# on anything else that draws random numbers. A `DataLoader` with `shuffle=True,
+# generator=...` does the same, with per-sample indexing and collation that would
+# dominate the time of a model this small.
 #
-# `train_run` is the experiment: build the model (from shared initial weights
-# when given), build the optimizer and scheduler, call `fit`, and record the LR
-# of every optimizer step with an optimizer *step pre-hook*. `fit` raises a
-# `RuntimeError` when a loss becomes NaN or infinite; the run catches exactly
-# that one, keeps the epochs done so far, and reports the failure.
+# The model and the experiment come from `tutorials.lec12_model_optimization.experiments`,
+# the module the chapter's page uses too. `make_model` is the MLP 64 → 128 → 128 →
+# 10 with dropout. `train_run` is one experiment: build the model (from shared
+# initial weights when given), build the optimizer and scheduler, call `fit`, and
+# record the LR of every optimizer step with an optimizer *step pre-hook*. `fit`
+# raises a `RuntimeError` when a loss becomes NaN or infinite; the run catches
+# exactly that one, keeps the epochs done so far, and reports the failure, which
+# `final(run, key)` turns into a NaN in the tables.
 
 # %%
 def load_split(seed: int, device: torch.device) -> Data:
     """Digits as float tensors in [0, 1] on ``device``: an 80/20 train/validation split."""
     return tuple(t.to(device) for t in digits_split(seed))
-
-
-class Batches:
-    """``(inputs, targets)`` mini-batches of in-memory tensors, reshuffled each pass.
-
-    Args:
-        x: inputs, first dimension = samples.
-        y: targets.
-        batch_size: samples per batch (the last batch may be smaller).
-        seed: seeds this iterator's own generator; ``None`` keeps the order fixed.
-    """
-
-    def __init__(self, x: Tensor, y: Tensor, batch_size: int, seed: int | None) -> None:
-        self.x, self.y, self.batch_size = x, y, batch_size
-        self.generator = None if seed is None else torch.Generator().manual_seed(seed)
-
-    def __len__(self) -> int:
-        return math.ceil(len(self.x) / self.batch_size)
-
-    def __iter__(self) -> Iterator[tuple[Tensor, Tensor]]:
-        n = len(self.x)
-        order = torch.arange(n) if self.generator is None else torch.randperm(n, generator=self.generator)
-        for idx in order.to(self.x.device).split(self.batch_size):
-            yield self.x[idx], self.y[idx]
-
-
-def make_model(hidden: int = 128, dropout: float = 0.1) -> nn.Sequential:
-    """An MLP 64 → hidden → hidden → 10; dropout makes training draw random numbers."""
-    return nn.Sequential(
-        nn.Linear(64, hidden), nn.ReLU(), nn.Dropout(dropout),
-        nn.Linear(hidden, hidden), nn.ReLU(), nn.Dropout(dropout),
-        nn.Linear(hidden, 10),
-    )
-
-
-OptimizerFn = Callable[[list[nn.Parameter]], torch.optim.Optimizer]
-SchedulerFn = Callable[[torch.optim.Optimizer, int], object]  # (optimizer, total steps)
-
-
-def train_run(data: Data, optimizer_fn: OptimizerFn, *, epochs: int, batch_size: int, seed: int,
-              device: torch.device, init_state: dict | None = None,
-              scheduler_fn: SchedulerFn | None = None, clip: float | None = None,
-              accumulation: int = 1, amp: str = "off", hidden: int = 128,
-              dropout: float = 0.1) -> dict:
-    """Train one model with :func:`~tutorials.lec12_model_optimization.training.fit`; never raise on a NaN.
-
-    Returns:
-        ``{"history", "lrs", "error", "model", "seconds"}``: the per-epoch records
-        (as far as training got), the LR of every optimizer step, the non-finite
-        loss message or ``None``, the trained model and the wall time.
-    """
-    x_tr, y_tr, x_val, y_val = data
-    torch.manual_seed(seed)  # weights (if not given) and dropout masks
-    model = make_model(hidden, dropout)
-    if init_state is not None:
-        model.load_state_dict(init_state)
-    model.to(device)
-    optimizer = optimizer_fn(list(model.parameters()))
-    lrs: list[float] = []
-    # the hook runs just before each optimizer.step(): the LR this step uses
-    optimizer.register_step_pre_hook(lambda opt, args, kwargs: lrs.append(opt.param_groups[0]["lr"]))
-    steps_per_epoch = math.ceil(len(Batches(x_tr, y_tr, batch_size, None)) / accumulation)
-    scheduler = scheduler_fn(optimizer, epochs * steps_per_epoch) if scheduler_fn else None
-    config = TrainConfig(epochs=epochs, accumulation_steps=accumulation, clip_grad_norm=clip,
-                         amp=amp, device=device.type, progress=False)
-    history: list[dict] = []
-    error = None
-    start = time.perf_counter()
-    try:
-        fit(model, Batches(x_tr, y_tr, batch_size, seed), Batches(x_val, y_val, 512, None),
-            nn.CrossEntropyLoss(), optimizer, scheduler, config=config, on_epoch_end=history.append)
-    except RuntimeError as err:
-        if "not finite" not in str(err):
-            raise  # only the NaN/inf report of fit is an expected outcome here
-        error = str(err).split(";")[0]  # "epoch 3: loss is not finite (train nan, val nan)"
-    return {"history": history, "lrs": lrs, "error": error, "model": model,
-            "seconds": time.perf_counter() - start}
-
-
-def final(run: dict, key: str) -> float:
-    """The last epoch's value of ``key``, or NaN when the run failed."""
-    if run["error"] is not None or not run["history"]:
-        return float("nan")
-    return float(run["history"][-1][key])
 
 
 # %% [markdown]
@@ -179,21 +107,10 @@ def final(run: dict, key: str) -> float:
 # decay to the gradient as an L2 term, which its per-weight scaling then weakens
 # for weights with large gradients; AdamW shrinks the weights directly
 # ("decoupled" weight decay, Loshchilov & Hutter). The same number therefore
-# regularizes differently.
+# regularizes differently. `optimizer_factories(lr, adam_lr, weight_decay)` (in
+# `experiments`) builds the four, each as a function of the parameters.
 
 # %%
-def optimizer_factories(lr: float, adam_lr: float, weight_decay: float) -> dict[str, OptimizerFn]:
-    """The four optimizers compared, each as a function of the parameters."""
-    return {
-        "SGD": lambda p: torch.optim.SGD(p, lr=lr),
-        "SGD+momentum": lambda p: torch.optim.SGD(p, lr=lr, momentum=0.9),
-        # the same weight_decay number means different things: an L2 term added to
-        # the gradient (Adam, then rescaled per weight) or a shrink of the weights (AdamW)
-        "Adam": lambda p: torch.optim.Adam(p, lr=adam_lr, weight_decay=weight_decay),
-        "AdamW": lambda p: torch.optim.AdamW(p, lr=adam_lr, weight_decay=weight_decay),
-    }
-
-
 def compare_optimizers(data: Data, init_state: dict, args: argparse.Namespace,
                        device: torch.device) -> tuple[list[dict], dict[str, list[float]]]:
     """Final validation figures per optimizer, and each one's validation-loss curve."""
@@ -229,30 +146,11 @@ def compare_optimizers(data: Data, init_state: dict, args: argparse.Namespace,
 #   fresh model from throwing the weights far off;
 # * **OneCycle**: up from `--lr`/25 to `--lr` over 30 % of the steps, then down to
 #   almost 0; it also cycles the momentum the other way (`OneCycleLR`).
+#
+# `SCHEDULES` (in `experiments`) maps each name, and `"constant"`, to a function
+# `(optimizer, total steps, peak LR) -> scheduler`.
 
 # %%
-SCHEDULES: dict[str, Callable[[torch.optim.Optimizer, int, float], object]] = {
-    "constant": lambda opt, total, lr: torch.optim.lr_scheduler.LambdaLR(opt, lambda step: 1.0),
-    "step decay": lambda opt, total, lr: torch.optim.lr_scheduler.StepLR(
-        opt, step_size=max(1, total // 3), gamma=0.1),
-    "cosine": lambda opt, total, lr: torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=total),
-    "warmup + cosine": lambda opt, total, lr: warmup_cosine(opt, total),
-    "OneCycle": lambda opt, total, lr: torch.optim.lr_scheduler.OneCycleLR(
-        opt, max_lr=lr, total_steps=total),
-}
-
-
-def warmup_cosine(optimizer: torch.optim.Optimizer, total: int,
-                  warmup_fraction: float = 0.1) -> torch.optim.lr_scheduler.SequentialLR:
-    """Linear warmup from 1 % of the LR, then cosine annealing to 0."""
-    warm = max(1, int(warmup_fraction * total))
-    sched = torch.optim.lr_scheduler
-    return sched.SequentialLR(optimizer, [
-        sched.LinearLR(optimizer, start_factor=0.01, end_factor=1.0, total_iters=warm),
-        sched.CosineAnnealingLR(optimizer, T_max=max(1, total - warm)),
-    ], milestones=[warm])
-
-
 def compare_schedules(data: Data, init_state: dict, args: argparse.Namespace,
                       device: torch.device) -> tuple[list[dict], dict[str, list[float]]]:
     """Final validation figures per schedule, and the LR of every step."""
@@ -331,39 +229,17 @@ def clipping_experiment(data: Data, init_state: dict, args: argparse.Namespace,
 # the same weights as batches of `B`: the gradient of a mean loss is the
 # sample-weighted mean of the micro-batches' gradients. `fit` weights each
 # micro-batch's mean loss by its share of the samples in its group, which also
-# holds for the short last group (here 1,437 training samples = 22 × 64 + 29).
+# holds for the short last group (here 1,438 training samples = 22 × 64 + 30).
 # Two hand-written loops show the usual mistakes: dividing every micro-batch
 # loss by `k` (right except for a short last group) and not scaling at all (a
-# `k`× larger gradient, i.e. a `k`× larger LR).
+# `k`× larger gradient, i.e. a `k`× larger LR); both are
+# `manual_accumulation(model, batches, optimizer, k, divide_by_k)` in `experiments`.
 #
 # One epoch of SGD + momentum, no dropout (dropout masks would differ between
 # one batch of 64 and four of 16), in float32, from the same weights and the
 # same sample order. We print the largest parameter difference to the large batch.
 
 # %%
-def manual_accumulation(model: nn.Module, batches: Batches, optimizer: torch.optim.Optimizer,
-                        k: int, divide_by_k: bool) -> None:
-    """One epoch of the textbook accumulation loop (for comparison with ``fit``)."""
-    loss_fn = nn.CrossEntropyLoss()
-    model.train()
-    group: list[tuple[Tensor, Tensor]] = []
-    for i, batch in enumerate(batches):
-        group.append(batch)
-        if len(group) == k or i == len(batches) - 1:
-            optimizer.zero_grad(set_to_none=True)
-            for x, y in group:
-                loss = loss_fn(model(x), y)
-                (loss / k if divide_by_k else loss).backward()
-            optimizer.step()
-            group = []
-
-
-def max_param_diff(a: nn.Module, b: nn.Module) -> float:
-    """Largest absolute difference between corresponding parameters."""
-    with torch.no_grad():
-        return max(float((p - q).abs().max()) for p, q in zip(a.parameters(), b.parameters()))
-
-
 def accumulation_experiment(data: Data, args: argparse.Namespace, device: torch.device) -> list[dict]:
     """Max parameter difference to one large-batch epoch for three ways of accumulating."""
     k, big = args.accum_steps, args.batch_size
