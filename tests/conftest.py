@@ -78,6 +78,55 @@ def pytest_collection_modifyitems(session, config, items):
 
 
 _RUN_TWICE: set[str] = set()
+_SECONDS: dict[str, float] = {}  # test id -> setup + call + teardown seconds (controller side)
+_WORKERS: set[str] = set()
+_STARTED: list[float] = []
+CHAPTERS_PLANNED = 28  # the syllabus: the budget is for all of them
+
+
+def pytest_sessionstart(session):
+    import time
+
+    _STARTED.append(time.monotonic())
+
+
+def pytest_runtest_logreport(report):
+    """Controller side (and without xdist): how long each test took, for the budget table."""
+    _SECONDS[report.nodeid] = _SECONDS.get(report.nodeid, 0.0) + report.duration
+    node = getattr(report, "node", None)
+    if node is not None:
+        _WORKERS.add(str(getattr(node, "gateway", node)))
+
+
+def _scope(nodeid: str) -> str:
+    """The chapter page a test belongs to, or its file (tests of no chapter: fixed costs)."""
+    match = _PAGE_IN_NODEID.search(nodeid)
+    if match:
+        return match.group(1)
+    chapter = _CHAPTER_TESTS.match(nodeid)
+    if chapter and chapter.group(1) in _PAGE_OF_PACKAGE:
+        return _PAGE_OF_PACKAGE[chapter.group(1)]
+    return nodeid.split("::")[0]
+
+
+def budget() -> dict:
+    """Seconds per chapter (its page's tests, its own tests) and fixed; the 28-chapter projection."""
+    import time
+
+    per: dict[str, float] = {}
+    for nodeid, seconds in _SECONDS.items():
+        per[_scope(nodeid)] = per.get(_scope(nodeid), 0.0) + seconds
+    chapters = {k: v for k, v in per.items() if k.startswith("docs/lectures/")}
+    fixed = {k: v for k, v in per.items() if k not in chapters}
+    wall = time.monotonic() - _STARTED[0] if _STARTED else 0.0
+    busy = sum(per.values())
+    mean = sum(chapters.values()) / len(chapters) if chapters else 0.0
+    projected = busy - sum(chapters.values()) + CHAPTERS_PLANNED * mean
+    return {"wall_s": round(wall, 1), "test_s": round(busy, 1), "workers": max(len(_WORKERS), 1),
+            "chapters": {k: round(v, 1) for k, v in sorted(chapters.items())},
+            "fixed": {k: round(v, 1) for k, v in sorted(fixed.items(), key=lambda kv: -kv[1])},
+            "mean_chapter_s": round(mean, 1), "chapters_planned": CHAPTERS_PLANNED,
+            "projected_wall_s": round(wall * projected / busy, 1) if busy else 0.0}
 
 
 def pytest_testnodedown(node, error):
@@ -127,6 +176,29 @@ def pytest_terminal_summary(terminalreporter):
         f"all pages: {total['executed']} blocks executed, {total['passed']} passed, "
         f"{total['skipped']} skipped; record written to {where}"
     )
+    _budget_section(tr)
+
+
+def _budget_section(tr) -> None:
+    """The suite's time, per chapter, and what 28 chapters at this pace would take."""
+    import json
+
+    b = budget()
+    if not b["chapters"]:
+        return
+    tr.section("suite budget (test seconds summed over workers)")
+    for page, seconds in b["chapters"].items():
+        tr.write_line(f"{seconds:7.1f} s  {page} (its blocks, claims, learner run and tests/lecNN_*)")
+    top = list(b["fixed"].items())[:6]
+    tr.write_line(f"{sum(b['fixed'].values()):7.1f} s  not tied to a chapter; most: "
+                  + ", ".join(f"{k} {v:.0f} s" for k, v in top))
+    tr.write_line(f"wall {b['wall_s']:.0f} s on {b['workers']} worker(s), {b['test_s']:.0f} s of tests; "
+                  f"{len(b['chapters'])} chapters at {b['mean_chapter_s']:.1f} s each; with "
+                  f"{b['chapters_planned']} chapters at that pace: "
+                  f"about {b['projected_wall_s'] / 60:.1f} min")
+    path = docs_support.ROOT / "build" / "suite-budget.json"
+    path.parent.mkdir(exist_ok=True)
+    path.write_text(json.dumps(b, indent=2) + "\n", encoding="utf-8")
 
 
 @pytest.fixture
