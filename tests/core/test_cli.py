@@ -75,6 +75,64 @@ def test_fp16_off_cuda_is_a_usage_error_naming_option_and_device(capsys):
             "use --precisions fp32,bf16 (or --device cuda on a machine with a GPU)") in err
 
 
+def _helps(parser):
+    return {a.option_strings[-1]: a.help % {"default": a.default} for a in parser._actions
+            if a.option_strings != ["-h", "--help"]}
+
+
+def test_standard_options_say_their_defaults():
+    parser = argparse.ArgumentParser(prog="lab")
+    _cli.add_standard_options(parser, out_dir="write r.json here", dry_run="one step, for a quick check")
+    assert _helps(parser) == {
+        "--seed": "random seed (default: 0)",
+        "--device": "where to run (default: auto)",
+        "--out-dir": "write r.json here (default: None, no files)",
+        "--dry-run": "one step, for a quick check (default: False)",
+    }
+    args = parser.parse_args(["--seed", "3", "--device", "cpu", "--out-dir", "o", "--dry-run"])
+    assert (args.seed, args.device, args.out_dir, args.dry_run) == (3, "cpu", "o", True)
+
+
+def test_standard_options_own_defaults_and_omissions():
+    parser = argparse.ArgumentParser(prog="bench")
+    _cli.add_standard_options(parser, out_dir="working directory", out_dir_default="bench_dir",
+                              dry_run=None, device=None, seed="seeds the kill moments")
+    assert _helps(parser) == {"--seed": "seeds the kill moments (default: 0)",
+                              "--out-dir": "working directory (default: bench_dir)"}
+    parser = argparse.ArgumentParser(prog="lab")
+    _cli.add_standard_options(parser, out_dir="write traces here", without_out_dir="a temporary folder",
+                              dry_run="short", device="the GPU to compare", device_default="cpu")
+    helps = _helps(parser)
+    assert helps["--out-dir"] == "write traces here (default: None, a temporary folder)"
+    assert helps["--device"] == "the GPU to compare (default: cpu)"
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["--seed", "-1"], "argument --seed: expected a non-negative integer, got '-1'"),
+    (["--device", "tpu"], "argument --device: invalid choice: 'tpu'"),
+])
+def test_standard_options_refuse_bad_values(argv, message, capsys):
+    parser = argparse.ArgumentParser(prog="lab")
+    _cli.add_standard_options(parser, out_dir="o", dry_run="d")
+    with pytest.raises(SystemExit) as exc:
+        _cli.parse_args_and_device(parser, argv)
+    err = capsys.readouterr().err
+    assert exc.value.code == 2 and err.startswith("usage: lab") and message in err
+
+
+def test_parse_args_and_device(capsys):
+    parser = argparse.ArgumentParser(prog="lab")
+    _cli.add_standard_options(parser, out_dir="o", dry_run="d")
+    args, device = _cli.parse_args_and_device(parser, ["--device", "cpu", "--seed", "2"])
+    assert device == torch.device("cpu") and args.seed == 2
+    if torch.cuda.is_available():
+        return
+    with pytest.raises(SystemExit) as exc:
+        _cli.parse_args_and_device(parser, ["--device", "cuda"])
+    err = capsys.readouterr().err
+    assert exc.value.code == 2 and "--device cuda was requested but torch.cuda.is_available() is False" in err
+
+
 def test_a_new_out_dir_is_removed_when_the_run_fails_before_writing(tmp_path):
     out = tmp_path / "a" / "b" / "run"
     with pytest.raises(RuntimeError, match="late"):

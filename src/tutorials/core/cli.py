@@ -13,8 +13,12 @@ Introduced in Lecture 2; also used by Lectures 3, 5, 6, 7, 12.
   ``--amp`` or ``--precisions`` option: ``fp16`` without CUDA is a usage error that
   names the option and the device.
 
+* :func:`add_standard_options`: the four options every lab has (``--seed``,
+  ``--device``, ``--out-dir``, ``--dry-run``), each help ending with its default.
+
 * :func:`pick_device_or_exit`: ``--device cuda`` on a machine without CUDA is a
-  usage error too, not a traceback.
+  usage error too, not a traceback; :func:`parse_args_and_device` parses a lab's
+  command line and resolves its ``--device`` in one call.
 * :func:`guard_run`: around the body of a lab, removes the ``--out-dir`` this run
   created if the run fails before writing anything in it, and turns Ctrl-C into a
   one-line message (where the run can resume from, or which partial outputs exist)
@@ -39,6 +43,7 @@ if TYPE_CHECKING:  # the labs import torch; the option types do not need it
 
 __all__ = [
     "FP16_NEEDS_CUDA",
+    "add_standard_options",
     "bool_list",
     "command_line",
     "guard_run",
@@ -46,6 +51,7 @@ __all__ = [
     "int_list",
     "non_negative_float",
     "non_negative_int",
+    "parse_args_and_device",
     "pick_device_or_exit",
     "positive_float",
     "positive_float_list",
@@ -286,6 +292,71 @@ def pick_device_or_exit(parser: argparse.ArgumentParser, name: str) -> torch.dev
         return pick_device(name)
     except RuntimeError as err:  # --device cuda without a usable GPU
         parser.error(str(err))
+
+
+def parse_args_and_device(parser: argparse.ArgumentParser,
+                          argv: list[str] | None) -> tuple[argparse.Namespace, torch.device]:
+    """Parse a lab's command line and resolve its ``--device``; every mistake is a usage error.
+
+    A bad value (``--epochs 0``) is refused by the parser, ``--device cuda`` on a
+    machine without CUDA by :func:`pick_device_or_exit`: a usage line, a message
+    naming the option, exit status 2, before the lab has done anything.
+
+    Args:
+        parser: the lab's parser (it has a ``--device`` option).
+        argv: the arguments (``None``: the process's command line).
+
+    Returns:
+        ``(args, device)``.
+    """
+    args = parser.parse_args(argv)
+    return args, pick_device_or_exit(parser, args.device)
+
+
+# --- the options every lab has ------------------------------------------------------
+
+
+def add_standard_options(parser: argparse.ArgumentParser, *, out_dir: str, dry_run: str | None,
+                         out_dir_default: str | None = None, without_out_dir: str = "no files",
+                         device: str | None = "where to run", device_default: str = "auto",
+                         seed: str = "random seed") -> None:
+    """Add ``--seed``, ``--device``, ``--out-dir`` and ``--dry-run``, in this order, to a lab's parser.
+
+    Every help ends with the option's default, ``(default: ...)``, as the labs'
+    other options do; a lab says only what is its own: what ``--out-dir`` holds and
+    what ``--dry-run`` shrinks.
+
+    Args:
+        parser: the lab's parser.
+        out_dir: what ``--out-dir`` is for, e.g. ``"write lab_2_2_results.json here"``.
+        dry_run: what ``--dry-run`` does, e.g. ``"two epochs, for a quick check"``;
+            ``None``: no ``--dry-run`` option.
+        out_dir_default: the default of ``--out-dir``; ``None``: nothing is written
+            unless it is given.
+        without_out_dir: what happens without ``--out-dir`` when its default is
+            ``None`` (the help's "(default: None, no files)").
+        device: what ``--device`` chooses (one of
+            :data:`tutorials.core.runtime.DEVICE_CHOICES`); ``None``: no ``--device``.
+        device_default: the default of ``--device``.
+        seed: what ``--seed`` seeds (a non-negative integer, default 0).
+
+    Example:
+        >>> p = argparse.ArgumentParser()
+        >>> add_standard_options(p, out_dir="write results.json here", dry_run="a quick check")
+        >>> sorted(vars(p.parse_args(["--dry-run"])).items())
+        [('device', 'auto'), ('dry_run', True), ('out_dir', None), ('seed', 0)]
+    """
+    from tutorials.core.runtime import DEVICE_CHOICES
+
+    parser.add_argument("--seed", type=non_negative_int, default=0, help=f"{seed} (default: %(default)s)")
+    if device is not None:
+        parser.add_argument("--device", choices=DEVICE_CHOICES, default=device_default,
+                            help=f"{device} (default: %(default)s)")
+    default_means = f", {without_out_dir}" if out_dir_default is None else ""
+    parser.add_argument("--out-dir", default=out_dir_default,
+                        help=f"{out_dir} (default: %(default)s{default_means})")
+    if dry_run is not None:
+        parser.add_argument("--dry-run", action="store_true", help=f"{dry_run} (default: %(default)s)")
 
 
 # --- running a lab: no empty out-dir left behind, Ctrl-C as a message ---------------

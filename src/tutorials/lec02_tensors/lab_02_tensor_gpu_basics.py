@@ -41,17 +41,18 @@ import torch.nn.functional as F
 
 from tutorials.core.benchmark import import_notes, time_callable
 from tutorials.core.cli import (
+    add_standard_options,
     guard_run,
     int_list,
     non_negative_int,
-    pick_device_or_exit,
+    parse_args_and_device,
     positive_float,
     refuse_fp16_off_cuda,
     script_argv,
     write_results,
 )
 from tutorials.core.reporting import format_table
-from tutorials.core.runtime import DEVICE_CHOICES, device_label
+from tutorials.core.runtime import device_label
 
 AMP_DTYPES = {"off": None, "bf16": torch.bfloat16, "fp16": torch.float16}
 NO_CUDA_ALLOCATOR = (
@@ -344,8 +345,6 @@ def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         description="Lab: tensor & GPU basics (creation, transfers, matmul, memory)."
     )
-    p.add_argument("--device", choices=DEVICE_CHOICES, default="auto",
-                   help="the accelerator to compare with the CPU (default: %(default)s)")
     p.add_argument("--matmul-sizes", type=int_list(minimum=1), default=[64, 128, 256, 512, 1024],
                    help="comma-separated n for the n×n matmul (default: 64,128,256,512,1024; "
                         "on CUDA 2048,4096 are added)")
@@ -361,20 +360,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--cpu-threads", type=non_negative_int, default=0,
                    help="CPU threads for the timings, 0 for torch's current setting; 1 gives "
                         "steadier numbers on a busy machine (default: %(default)s)")
-    p.add_argument("--seed", type=non_negative_int, default=0, help="random seed (default: %(default)s)")
-    p.add_argument("--out-dir", default=None,
-                   help="write lab_02_tensor_gpu_basics.json and PNG plots here "
-                        "(default: %(default)s, no files)")
-    p.add_argument("--dry-run", action="store_true",
-                   help="tiny sizes and short timings, for a quick check (default: %(default)s)")
+    add_standard_options(p, device="the accelerator to compare with the CPU",
+                         out_dir="write lab_02_tensor_gpu_basics.json and PNG plots here",
+                         dry_run="tiny sizes and short timings, for a quick check")
     return p
 
 
 def main(argv: list[str] | None = None) -> dict:
     """Run the lab and return its figures (see the tables it prints)."""
     parser = build_parser()
-    args = parser.parse_args(argv)  # bad values: a usage error (exit status 2)
-    device = pick_device_or_exit(parser, args.device)
+    args, device = parse_args_and_device(parser, argv)  # bad values: a usage error (exit status 2)
     refuse_fp16_off_cuda(parser, "--amp", args.amp, device, instead="--amp bf16 or --amp off")
     with guard_run("the tensor & GPU basics lab", args.out_dir):  # Ctrl-C: a message, exit status 130
         return _run(args, device)

@@ -31,16 +31,16 @@ import torch.nn.functional as F
 
 from tutorials.core.benchmark import import_notes, time_callable
 from tutorials.core.cli import (
+    add_standard_options,
     guard_run,
     int_list,
-    non_negative_int,
-    pick_device_or_exit,
+    parse_args_and_device,
     positive_float,
     script_argv,
     write_results,
 )
 from tutorials.core.reporting import format_table
-from tutorials.core.runtime import DEVICE_CHOICES, device_label
+from tutorials.core.runtime import device_label
 from tutorials.lec03_autograd.activations import MishFunction, MishRecompute, SwishFunction, SwishRecompute
 from tutorials.lec03_autograd.memory import saved_tensor_report
 
@@ -185,26 +185,20 @@ def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         description="Lab 2.1.3: Swish and Mish as custom autograd Functions, checked and timed."
     )
-    p.add_argument("--device", choices=DEVICE_CHOICES, default="auto",
-                   help="where to run (default: %(default)s)")
     p.add_argument("--sizes", type=int_list(minimum=1),
                    default=[65_536, 1_048_576],
                    help="comma-separated tensor sizes to benchmark (default: 65536,1048576)")
     p.add_argument("--min-run-time", type=positive_float, default=0.3,
                    help="seconds of timing per function and size (default: %(default)s)")
-    p.add_argument("--seed", type=non_negative_int, default=0, help="random seed (default: %(default)s)")
-    p.add_argument("--out-dir", default=None,
-                   help="write lab_2_1_3_results.json here (default: %(default)s, no file)")
-    p.add_argument("--dry-run", action="store_true",
-                   help="tiny sizes and short timings, for a quick check (default: %(default)s)")
+    add_standard_options(p, out_dir="write lab_2_1_3_results.json here", without_out_dir="no file",
+                         dry_run="tiny sizes and short timings, for a quick check")
     return p
 
 
 def main(argv: list[str] | None = None) -> dict:
     """Run the lab and return its figures (see the tables it prints)."""
     parser = build_parser()
-    args = parser.parse_args(argv)  # bad values: a usage error (exit status 2)
-    device = pick_device_or_exit(parser, args.device)
+    args, device = parse_args_and_device(parser, argv)  # bad values: a usage error (exit status 2)
     with guard_run("Lab 2.1.3", args.out_dir):  # Ctrl-C: a message and exit status 130
         return _run(args, device)
 

@@ -37,9 +37,9 @@ import torch.nn.functional as F
 from torch.utils.data import DataLoader, TensorDataset
 
 from tutorials.core.cli import (
+    add_standard_options,
     guard_run,
-    non_negative_int,
-    pick_device_or_exit,
+    parse_args_and_device,
     positive_float,
     positive_int,
     refuse_fp16_off_cuda,
@@ -48,7 +48,7 @@ from tutorials.core.cli import (
 )
 from tutorials.core.datasets import cifar10_images, digits_images
 from tutorials.core.reporting import format_table
-from tutorials.core.runtime import DEVICE_CHOICES, device_label
+from tutorials.core.runtime import device_label
 from tutorials.lec05_nn_module.resnet import BasicBlock, Bottleneck, resnet18, resnet50
 
 AMP_DTYPES = {"off": None, "bf16": torch.bfloat16, "fp16": torch.float16}
@@ -260,9 +260,6 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--small-input", action="store_true",
                    help="3×3 stride-1 stem without max-pool, for 32×32 images; 16× the "
                         "compute (default: %(default)s)")
-    p.add_argument("--seed", type=non_negative_int, default=0, help="random seed (default: %(default)s)")
-    p.add_argument("--device", choices=DEVICE_CHOICES, default="auto",
-                   help="where to run (default: %(default)s)")
     p.add_argument("--amp", choices=tuple(AMP_DTYPES), default="off",
                    help="autocast dtype for training; fp16 needs CUDA (default: %(default)s)")
     p.add_argument("--data-dir", default=None,
@@ -270,19 +267,15 @@ def build_parser() -> argparse.ArgumentParser:
                         "the digits (default: %(default)s, the digits)")
     p.add_argument("--limit", type=positive_int, default=None,
                    help="use at most this many training and test images (default: %(default)s)")
-    p.add_argument("--out-dir", default=None,
-                   help="write lab_2_1_1_results.json and the loss curve PNG here "
-                        "(default: %(default)s, no files)")
-    p.add_argument("--dry-run", action="store_true",
-                   help="two training steps and small checks (default: %(default)s)")
+    add_standard_options(p, out_dir="write lab_2_1_1_results.json and the loss curve PNG here",
+                         dry_run="two training steps and small checks")
     return p
 
 
 def main(argv: list[str] | None = None) -> dict:
     """Run the lab and return its figures (see the tables it prints)."""
     parser = build_parser()
-    args = parser.parse_args(argv)  # bad values: a usage error (exit status 2)
-    device = pick_device_or_exit(parser, args.device)
+    args, device = parse_args_and_device(parser, argv)  # bad values: a usage error (exit status 2)
     refuse_fp16_off_cuda(parser, "--amp", args.amp, device, instead="--amp bf16 or --amp off")
     args.max_steps = 2 if args.dry_run else None
     given_limit = args.limit

@@ -45,19 +45,20 @@ from torch import nn
 from torchvision.transforms import v2
 
 from tutorials.core.cli import (
+    add_standard_options,
     bool_list,
     guard_run,
     int_at_least,
     int_list,
     non_negative_int,
-    pick_device_or_exit,
+    parse_args_and_device,
     positive_float,
     positive_int,
     script_argv,
     write_results,
 )
 from tutorials.core.reporting import format_table
-from tutorials.core.runtime import DEVICE_CHOICES, device_label
+from tutorials.core.runtime import device_label
 from tutorials.lec06_data_pipelines.imagefolder import ImageFolderDataset, write_digit_folder
 from tutorials.lec06_data_pipelines.loader_bench import (
     LoaderThroughput,
@@ -282,8 +283,6 @@ def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         description="Lab 2.1.2: images/s of a DataLoader over workers x batch size x pin_memory."
     )
-    p.add_argument("--device", choices=DEVICE_CHOICES, default="auto",
-                   help="where batches go and the model trains (default: %(default)s)")
     p.add_argument("--data-dir", default=None,
                    help="an image folder root/<class>/<image> to use instead of the "
                         "generated digits (default: %(default)s)")
@@ -305,20 +304,16 @@ def build_parser() -> argparse.ArgumentParser:
                         "0 keeps torch's choice (default: %(default)s)")
     p.add_argument("--lr", type=positive_float, default=0.05,
                    help="SGD learning rate of the training step (default: %(default)s)")
-    p.add_argument("--seed", type=non_negative_int, default=0, help="random seed (default: %(default)s)")
-    p.add_argument("--out-dir", default=None,
-                   help="write lab_2_1_2_results.json and lab_2_1_2_throughput.png here "
-                        "(default: %(default)s, no files)")
-    p.add_argument("--dry-run", action="store_true",
-                   help="a tiny grid on a tiny folder, for a quick check (default: %(default)s)")
+    add_standard_options(p, device="where batches go and the model trains",
+                         out_dir="write lab_2_1_2_results.json and lab_2_1_2_throughput.png here",
+                         dry_run="a tiny grid on a tiny folder, for a quick check")
     return p
 
 
 def main(argv: list[str] | None = None) -> dict:
     """Run the lab and return its figures (see the tables it prints)."""
     parser = build_parser()
-    args = parser.parse_args(argv)  # bad values: a usage error (exit status 2)
-    device = pick_device_or_exit(parser, args.device)
+    args, device = parse_args_and_device(parser, argv)  # bad values: a usage error (exit status 2)
     if args.data_dir is not None:
         try:  # scan the folder now: a wrong path is a usage error, not a traceback later
             ImageFolderDataset(args.data_dir)

@@ -40,9 +40,9 @@ from torch import Tensor, nn
 
 from tutorials.core.batches import Batches
 from tutorials.core.cli import (
+    add_standard_options,
     guard_run,
-    non_negative_int,
-    pick_device_or_exit,
+    parse_args_and_device,
     positive_float,
     positive_int,
     refuse_fp16_off_cuda,
@@ -50,7 +50,7 @@ from tutorials.core.cli import (
     write_results,
 )
 from tutorials.core.reporting import format_table
-from tutorials.core.runtime import DEVICE_CHOICES, device_label
+from tutorials.core.runtime import device_label
 from tutorials.lec07_profiling.amp_bench import (
     PRECISIONS,
     autocast_dtype,
@@ -211,21 +211,15 @@ def build_parser() -> argparse.ArgumentParser:
                    help="hidden layers (default: %(default)s)")
     p.add_argument("--timed-steps", type=positive_int, default=20,
                    help="steps timed per mode (default: %(default)s)")
-    p.add_argument("--seed", type=non_negative_int, default=0, help="random seed (default: %(default)s)")
-    p.add_argument("--device", choices=DEVICE_CHOICES, default="auto",
-                   help="where to run (default: %(default)s)")
-    p.add_argument("--out-dir", default=None,
-                   help="write lab_2_1_4_results.json and a plot here (default: %(default)s)")
-    p.add_argument("--dry-run", action="store_true",
-                   help="tiny model, one epoch, few timed steps (default: %(default)s)")
+    add_standard_options(p, out_dir="write lab_2_1_4_results.json and a plot here",
+                         dry_run="tiny model, one epoch, few timed steps")
     return p
 
 
 def main(argv: list[str] | None = None) -> dict:
     """Run the lab and return its figures (see the table it prints)."""
     parser = build_parser()
-    args = parser.parse_args(argv)  # bad values: a usage error (exit status 2)
-    device = pick_device_or_exit(parser, args.device)
+    args, device = parse_args_and_device(parser, argv)  # bad values: a usage error (exit status 2)
     if args.precisions == "auto":
         precisions = ["fp32", "bf16"] + (["fp16"] if device.type == "cuda" else [])
     else:

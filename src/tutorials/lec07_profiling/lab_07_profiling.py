@@ -54,16 +54,17 @@ from torch.profiler import record_function
 from torch.utils.data import BatchSampler, DataLoader, Dataset, RandomSampler
 
 from tutorials.core.cli import (
+    add_standard_options,
     guard_run,
     non_negative_int,
-    pick_device_or_exit,
+    parse_args_and_device,
     positive_float,
     positive_int,
     script_argv,
     write_results,
 )
 from tutorials.core.reporting import format_table
-from tutorials.core.runtime import DEVICE_CHOICES, device_label
+from tutorials.core.runtime import device_label
 from tutorials.lec07_profiling import profiling
 
 SIZE = 32  # images are upsampled from 8x8 to 32x32, as a real pipeline resizes
@@ -366,24 +367,18 @@ def build_parser() -> argparse.ArgumentParser:
                    help="CPU intra-op threads for torch during the lab, 0 for torch's own "
                         "choice; the input pipeline uses one core, so 1 compares like with "
                         "like (default: %(default)s)")
-    p.add_argument("--seed", type=non_negative_int, default=0, help="random seed (default: %(default)s)")
-    p.add_argument("--device", choices=DEVICE_CHOICES, default="auto",
-                   help="where to run (default: %(default)s)")
     p.add_argument("--data-dir", default=None,
                    help="folder for the PNG digits (default: %(default)s, a temporary folder)")
-    p.add_argument("--out-dir", default=None,
-                   help="write traces, the plot and lab_2_1_5_results.json here "
-                        "(default: %(default)s, a temporary folder for the traces)")
-    p.add_argument("--dry-run", action="store_true",
-                   help="a few steps of each variant, for a quick check (default: %(default)s)")
+    add_standard_options(p, out_dir="write traces, the plot and lab_2_1_5_results.json here",
+                         without_out_dir="a temporary folder for the traces",
+                         dry_run="a few steps of each variant, for a quick check")
     return p
 
 
 def main(argv: list[str] | None = None) -> dict:
     """Run the lab and return its figures (see the before/after table it prints)."""
     parser = build_parser()
-    args = parser.parse_args(argv)  # bad values: a usage error (exit status 2)
-    device = pick_device_or_exit(parser, args.device)
+    args, device = parse_args_and_device(parser, argv)  # bad values: a usage error (exit status 2)
     if args.dry_run:
         args.epochs = 1
     threads_before = torch.get_num_threads()

@@ -31,7 +31,7 @@ from pathlib import Path
 
 import torch
 
-from tutorials.core.cli import guard_run, non_negative_int, positive_int, write_results
+from tutorials.core.cli import add_standard_options, guard_run, positive_int, write_results
 from tutorials.core.reporting import format_table
 from tutorials.lec12_model_optimization.kill_resume import (
     FINAL_WEIGHTS,
@@ -49,8 +49,6 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--kills", type=positive_int, default=200, help="total SIGKILLs (default: %(default)s)")
     p.add_argument("--per-run", type=positive_int, default=20,
                    help="kills per resumed run; each run starts in a fresh directory (default: %(default)s)")
-    p.add_argument("--seed", type=non_negative_int, default=0,
-                   help="seeds the kill moments (default: %(default)s)")
     p.add_argument("--epochs", type=positive_int, default=3,
                    help="epochs of each training run (default: %(default)s)")
     p.add_argument("--hidden", type=positive_int, default=128,
@@ -58,11 +56,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--save-every", type=positive_int, default=1,
                    help="optimizer steps between checkpoints; 1 makes kills inside writes common "
                         "(default: %(default)s)")
-    p.add_argument("--out-dir", default="kill_bench",
-                   help="working directory and results (default: %(default)s)")
     p.add_argument("--keep", action="store_true",
                    help="keep every run's directory instead of deleting it once checked "
                         "(default: %(default)s)")
+    add_standard_options(p, seed="seeds the kill moments", device=None, dry_run=None,
+                         out_dir="working directory and results", out_dir_default="kill_bench")
     return p
 
 

@@ -51,18 +51,19 @@ import torch.nn.functional as F
 
 from tutorials.core.batches import shuffled_batches
 from tutorials.core.cli import (
+    add_standard_options,
     command_line,
     guard_run,
     non_negative_float,
     non_negative_int,
-    pick_device_or_exit,
+    parse_args_and_device,
     positive_float,
     positive_int,
     script_argv,
 )
 from tutorials.core.datasets import digits_split
 from tutorials.core.reporting import format_table
-from tutorials.core.runtime import DEVICE_CHOICES, pick_device
+from tutorials.core.runtime import pick_device
 from tutorials.lec12_model_optimization.checkpoint import (
     CheckpointManager,
     capture_rng_state,
@@ -497,16 +498,11 @@ def demo_kill(args: argparse.Namespace) -> dict:
 def build_parser() -> argparse.ArgumentParser:
     """The lab's command-line options."""
     p = argparse.ArgumentParser(description="Lab 2.1.6: resumable training with complete checkpoints.")
-    p.add_argument("--out-dir", default="lab_2_1_6_run",
-                   help="run directory: checkpoints/, final_model.pt, summary.json (default: %(default)s)")
     p.add_argument("--epochs", type=positive_int, default=8, help="training epochs (default: %(default)s)")
     p.add_argument("--batch-size", type=positive_int, default=64, help="batch size (default: %(default)s)")
     p.add_argument("--lr", type=positive_float, default=0.05,
                    help="SGD peak learning rate of the cosine schedule (default: %(default)s)")
     p.add_argument("--hidden", type=positive_int, default=128, help="hidden width (default: %(default)s)")
-    p.add_argument("--seed", type=non_negative_int, default=0, help="random seed (default: %(default)s)")
-    p.add_argument("--device", choices=DEVICE_CHOICES, default="cpu",
-                   help="device; bit-identical resume is guaranteed on CPU (default: %(default)s)")
     p.add_argument("--threads", type=positive_int, default=1,
                    help="CPU threads; resume is bit-identical only with the same count "
                         "(default: %(default)s)")
@@ -532,18 +528,18 @@ def build_parser() -> argparse.ArgumentParser:
                    help="progress bar on standard error; auto: on a terminal, without --verbose "
                         "(default: %(default)s)")
     p.add_argument("--verbose", action="store_true", help="print every step (default: %(default)s)")
-    p.add_argument("--dry-run", action="store_true",
-                   help="one short epoch, for a quick check (default: %(default)s)")
+    add_standard_options(p, device="device; bit-identical resume is guaranteed on CPU", device_default="cpu",
+                         out_dir="run directory: checkpoints/, final_model.pt, summary.json",
+                         out_dir_default="lab_2_1_6_run", dry_run="one short epoch, for a quick check")
     return p
 
 
 def main(argv: list[str] | None = None) -> dict:
     """Train (or run the kill demo) and return the figures."""
     parser = build_parser()
-    args = parser.parse_args(argv)
+    args, _ = parse_args_and_device(parser, argv)  # bad values, or cuda without CUDA: a usage error
     if args.dry_run:
         args.epochs = 1  # one epoch of ~23 steps
-    pick_device_or_exit(parser, args.device)  # --device cuda without CUDA: a usage error
     if args.demo_kill:
         with guard_run("the kill demo", args.out_dir):
             return demo_kill(args)

@@ -45,10 +45,10 @@ from torch import Tensor, nn
 from tutorials.core.batches import Batches
 from tutorials.core.benchmark import import_notes, time_callable
 from tutorials.core.cli import (
+    add_standard_options,
     guard_run,
     non_negative_float,
-    non_negative_int,
-    pick_device_or_exit,
+    parse_args_and_device,
     positive_float,
     positive_float_list,
     positive_int,
@@ -58,7 +58,7 @@ from tutorials.core.cli import (
 )
 from tutorials.core.datasets import digits_split
 from tutorials.core.reporting import format_table
-from tutorials.core.runtime import DEVICE_CHOICES, device_label
+from tutorials.core.runtime import device_label
 from tutorials.lec12_model_optimization.experiments import (
     SCHEDULES,
     Data,
@@ -417,13 +417,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--threads", type=positive_int, default=1,
                    help="CPU threads, restored afterwards; fixed for stable timings and "
                         "bit-identical reruns (default: %(default)s)")
-    p.add_argument("--seed", type=non_negative_int, default=0, help="random seed (default: %(default)s)")
-    p.add_argument("--device", choices=DEVICE_CHOICES, default="auto",
-                   help="where to run (default: %(default)s)")
-    p.add_argument("--out-dir", default=None,
-                   help="write lab_2_2_results.json and the PNG plots here (default: %(default)s, no files)")
-    p.add_argument("--dry-run", action="store_true",
-                   help="two epochs per run and short timings, for a quick check (default: %(default)s)")
+    add_standard_options(p, out_dir="write lab_2_2_results.json and the PNG plots here",
+                         dry_run="two epochs per run and short timings, for a quick check")
     return p
 
 
@@ -443,8 +438,7 @@ def check_args(args: argparse.Namespace) -> None:
 def main(argv: list[str] | None = None) -> dict:
     """Run the lab and return its figures (see the tables it prints)."""
     parser = build_parser()
-    args = parser.parse_args(argv)  # bad values: a usage error (exit status 2)
-    device = pick_device_or_exit(parser, args.device)
+    args, device = parse_args_and_device(parser, argv)  # bad values: a usage error (exit status 2)
     try:
         check_args(args)
     except ValueError as err:  # options that do not fit together: a usage error too
