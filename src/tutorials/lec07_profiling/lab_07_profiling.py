@@ -209,6 +209,8 @@ def run_steps(model, opt, loader, device, *, fixed: bool, log_every: int, gen,
             xb, yb = xb.to(device, non_blocking=True), yb.to(device, non_blocking=True)
             if fixed:  # batch-level augmentation on the cached uint8 images
                 xb = rotate_batch(xb.float() / 255.0, 10.0, gen)
+        # the labelled phases of the chapter's train_step (Lecture 7, section 1), written
+        # out again on purpose: the lab reads on its own, with the data phase added
         with record_function("forward"):
             loss = F.cross_entropy(model(xb), yb)
         with record_function("backward"):
