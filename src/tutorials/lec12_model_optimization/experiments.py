@@ -20,8 +20,8 @@ Examples:
     >>> import torch
     >>> from tutorials.core.datasets import digits_split
     >>> data = digits_split(seed=0)
-    >>> run = train_run(data, lambda p: torch.optim.SGD(p, lr=0.1), epochs=1, batch_size=64,
-    ...                 seed=0, device=torch.device("cpu"))
+    >>> run = train_run(data, lambda p: torch.optim.SGD(p, lr=0.1, momentum=0.9), epochs=1,
+    ...                 batch_size=64, seed=0, device=torch.device("cpu"))
     >>> len(run["history"]), len(run["lrs"]), run["error"]  # 1,438 samples: 23 steps
     (1, 23, None)
     >>> final(run, "val_accuracy") > 0.5
