@@ -2,11 +2,12 @@
 
 import torch
 
+from tutorials._book.layout import files_written
+
 
 def claims(ns, out, workdir):
     assert ns["mini_names"] == ns["real_names"] == ["0.weight", "0.bias", "2.weight", "2.bias"]
-    written = {p.relative_to(workdir).as_posix() for p in workdir.rglob("*")
-               if p.is_file() and not p.name.startswith("_page_")}  # the runner's own files
+    written = files_written(workdir)  # not the runner's files, not the labs' --out-dir
     assert written == {"lec05/init-activations.png", "lec05/init-gradients.png"}, (
         "the chapter writes its two figures, nothing else (checkpoints go to a temporary "
         f"directory): {sorted(written)}")

@@ -3,6 +3,8 @@
 import torch
 from torch.utils.data import ConcatDataset, DataLoader, Subset
 
+from tutorials._book.layout import files_written
+
 
 def claims(ns, out, workdir):
     # samplers and collate
@@ -35,8 +37,7 @@ def claims(ns, out, workdir):
     # the image folder: 200 images, five format/mode kinds, one corrupt file
     assert sum(ns["kinds"].values()) == 200 and len(ns["kinds"]) == 5
     assert len(ns["train_set"]) + len(ns["val_set"]) == 200
-    written = {p.relative_to(workdir).as_posix() for p in workdir.rglob("*")
-               if p.is_file() and not p.name.startswith("_page_")}  # the runner's own files
+    written = files_written(workdir)  # not the runner's files, not the labs' --out-dir
     assert {p for p in written if not p.startswith("lec06/digit-images/")} == {
         "lec06/augmentations.png"}, sorted(written)
     assert len([p for p in written if p.startswith("lec06/digit-images/")]) == 201

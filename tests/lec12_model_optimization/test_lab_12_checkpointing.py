@@ -18,6 +18,7 @@ import time
 import pytest
 import torch
 
+import docs_support
 from tutorials.lec12_model_optimization import lab_12_checkpointing as lab
 from tutorials.lec12_model_optimization.checkpoint import CheckpointError, read_checkpoint
 
@@ -25,17 +26,17 @@ FAST = ["--epochs", "3", "--batch-size", "64", "--save-every", "1", "--hidden", 
         "--device", "cpu"]
 
 
-def test_dry_run_writes_documented_files(tmp_path, capsys):
-    summary = lab.main(["--dry-run", "--out-dir", str(tmp_path)])
+def test_dry_run_writes_documented_files(sessions_root):
+    """The dry run its chapter's page executes (run once per suite, read here)."""
+    summary = docs_support.lab_dry_run("lab_12_checkpointing", lab.SUMMARY, sessions_root)
+    out = summary["_out"]
     assert summary["epochs_run"] == 1 and summary["final_val_acc"] > 0.2  # chance is 0.1
     # no terminal here, so no bar: one line per epoch is the progress a log shows
-    captured = capsys.readouterr()
-    assert captured.out.startswith(f"epoch 1/1: val_acc {summary['final_val_acc']:.4f} (best so far), "
-                                   "checkpoint saved at step 23\n")
-    assert "training" not in captured.err, "no progress bar when standard error is not a terminal"
-    weights = torch.load(tmp_path / lab.FINAL_WEIGHTS, weights_only=True)
+    assert summary["_stdout"].startswith(f"epoch 1/1: val_acc {summary['final_val_acc']:.4f} (best so far), "
+                                         "checkpoint saved at step 23\n"), summary["_stdout"]
+    assert "training" not in summary["_stderr"], "no progress bar when standard error is not a terminal"
+    weights = torch.load(out / lab.FINAL_WEIGHTS, weights_only=True)
     assert set(weights) == set(lab.make_model().state_dict())
-    assert json.loads((tmp_path / lab.SUMMARY).read_text())["global_step"] == summary["global_step"]
 
 
 @pytest.fixture(scope="module")
@@ -50,8 +51,13 @@ def reference(tmp_path_factory):
     return summary, torch.load(out / lab.FINAL_WEIGHTS, weights_only=True)
 
 
+# Six kills at random moments (about 5 s each: a new interpreter imports torch every time);
+# the kill benchmark the page renders recorded hundreds.
+SUITE_KILLS = 6
+
+
 @pytest.mark.slow
-def test_twenty_sigkills_then_bit_identical(reference, tmp_path):
+def test_sigkills_then_bit_identical(reference, tmp_path):
     summary, ref_weights = reference
     args = lab.build_parser().parse_args([*FAST, "--out-dir", str(tmp_path)])
     ckpts = tmp_path / "checkpoints"
@@ -62,9 +68,9 @@ def test_twenty_sigkills_then_bit_identical(reference, tmp_path):
             read_checkpoint(p)  # raises if any file on disk is unreadable
             checked.append(p.name)
 
-    kills = lab.run_with_kills(lab.child_command(args, tmp_path), kills=20, seed=1,
+    kills = lab.run_with_kills(lab.child_command(args, tmp_path), kills=SUITE_KILLS, seed=1,
                                max_steps=summary["global_step"], after_kill=every_checkpoint_readable)
-    assert len(kills) >= 20, f"only {len(kills)} kills landed before the run finished: {kills}"
+    assert len(kills) >= SUITE_KILLS, f"only {len(kills)} kills landed before the run finished: {kills}"
     assert any(k > 0 for k in kills) and checked
     got = torch.load(tmp_path / lab.FINAL_WEIGHTS, weights_only=True)
     assert lab.same_weights(got, ref_weights), f"weights differ after kills at steps {kills}"

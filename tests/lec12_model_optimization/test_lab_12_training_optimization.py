@@ -1,20 +1,16 @@
-import json
 import math
 
 import pytest
 import torch
 
+import docs_support
 from tutorials.lec12_model_optimization import lab_12_training_optimization as lab
 
 
 @pytest.fixture(scope="module")
-def results(tmp_path_factory):
-    out = tmp_path_factory.mktemp("lab22")
-    threads = torch.get_num_threads()
-    res = lab.main(["--dry-run", "--device", "cpu", "--out-dir", str(out)])
-    res["_out"] = out
-    res["_threads_before"] = threads
-    return res
+def results(sessions_root):
+    """The dry run its chapter's page executes (run once per suite, read here)."""
+    return docs_support.lab_dry_run("lab_12_training_optimization", "lab_2_2_results.json", sessions_root)
 
 
 def test_every_optimizer_trains_to_a_finite_loss(results):
@@ -87,15 +83,22 @@ def test_reproducibility(results):
     assert repro["other seed identical"] is False and repro["other seed max |Δ|"] > 0
 
 
-def test_files_are_written_and_threads_restored(results):
+def test_files_are_written_and_named(results):
     out = results["_out"]
-    assert results["figures"] == ["lab_2_2_clipping.png", "lab_2_2_lr_schedules.png",
-                                  "lab_2_2_optimizers.png"]
-    for name in results["figures"]:
+    figures = ["lab_2_2_clipping.png", "lab_2_2_lr_schedules.png", "lab_2_2_optimizers.png"]
+    assert sorted(p.name for p in out.glob("lab_2_2_*.png")) == figures
+    for name in figures:
         assert (out / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
-    saved = json.loads((out / "lab_2_2_results.json").read_text())
-    assert saved["dry_run"] is True and saved["device"] == "CPU"
-    assert torch.get_num_threads() == results["_threads_before"]
+    assert results["dry_run"] is True and results["device"] == "CPU"
+    assert f"results and plots written to {out.parent.name}/{out.name}\n" in results["_stdout"]
+
+
+def test_threads_are_set_for_the_run_and_restored(monkeypatch):
+    before = torch.get_num_threads()
+    seen = []
+    monkeypatch.setattr(lab, "_run", lambda args, device: seen.append(torch.get_num_threads()) or {})
+    lab.main(["--dry-run", "--device", "cpu", "--threads", "1"])
+    assert seen == [1] and torch.get_num_threads() == before
 
 
 @pytest.mark.parametrize("argv, message", [

@@ -38,7 +38,8 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-__all__ = ["ROOT", "PACKAGE", "Chapter", "chapters", "chapter_of_page", "labs", "lab_module", "module_named"]
+__all__ = ["ROOT", "PACKAGE", "Chapter", "chapters", "chapter_of_page", "labs", "lab_module", "module_named",
+           "files_written"]
 
 ROOT = Path(__file__).resolve().parents[3]
 PACKAGE = ROOT / "src" / "tutorials"
@@ -141,6 +142,17 @@ def module_named(stem: str) -> str:
     if len(found) != 1:
         raise LookupError(f"{stem}: {len(found)} modules of that name under {PACKAGE} ({found})")
     return lab_module(found[0])
+
+
+def files_written(workdir: Path, pattern: str = "*") -> set[str]:
+    """Files a page's run wrote under ``workdir`` (relative paths), for a chapter's claims.
+
+    Left out: the runner's own files (``_page_*``) and the labs' ``--out-dir``
+    folders (``lecNN/labs/``), whose files the labs' own tests check.
+    """
+    return {p.relative_to(workdir).as_posix() for p in workdir.rglob(pattern)
+            if p.is_file() and not p.name.startswith("_page_")
+            and not re.match(r"lec\d\d/labs/", p.relative_to(workdir).as_posix())}
 
 
 def _tree() -> str:
