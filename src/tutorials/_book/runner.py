@@ -168,9 +168,9 @@ class PageProcess:
             time.sleep(0.02)
 
     def close(self) -> None:
-        """Wait for the child to exit and close its log."""
+        """Wait for the child to exit (after the learner's run, if it forked one) and close its log."""
         try:
-            self.proc.wait(timeout=60)
+            self.proc.wait(timeout=600 if self.learner else 60)
         except subprocess.TimeoutExpired:
             self.proc.kill()
             self.proc.wait()
@@ -320,8 +320,8 @@ def _child(job_path: str) -> int:
     learner = False
     for block in job["blocks"]:
         if block.index == fork_at and ok:
-            pid, go = _start_learner(workdir, learner_dir, ignore)
-            if pid == 0:  # this is the learner's copy, after the reader's run
+            learner_pid, go = _start_learner(workdir, learner_dir, ignore)
+            if learner_pid == 0:  # this is the learner's copy, after the reader's run
                 learner = True
                 out.close()
                 out = open(learner_dir / LEARNER_RESULTS, "a", encoding="utf-8")  # noqa: SIM115
@@ -367,6 +367,7 @@ def _child(job_path: str) -> int:
     if go >= 0:
         os.write(go, b"g")  # the reader's run has finished: the learner's copy may start
         os.close(go)
+        os.waitpid(learner_pid, 0)  # and this process reaps it (no zombie left to PID 1)
     return 0
 
 
