@@ -154,7 +154,7 @@ def test_search_download_and_no_external_requests(server, browser):
     deadline = time.time() + 20
     while not target.is_file() and time.time() < deadline:
         time.sleep(0.2)
-    script = ROOT / "src" / "tutorials" / "labs" / "lab_03_custom_autograd.py"
+    script = ROOT / "src" / "tutorials" / "lec03_autograd" / "lab_03_custom_autograd.py"
     assert target.is_file() and target.read_bytes() == script.read_bytes()
 
     hosts = {urlsplit(u).hostname for u in requested_urls(browser) if u.startswith("http")}
