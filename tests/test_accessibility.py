@@ -1,22 +1,47 @@
-"""Every page of the built site meets WCAG 2.1 AA as axe-core checks it, in both palettes.
+"""The built site meets WCAG 2.1 AA as axe-core checks it, in both palettes.
 
 axe-core (the engine behind the browsers' accessibility audits) runs in headless
-Chromium on every HTML page the build writes (the vendored speedscope app under
-``assets/`` is a third-party tool, not one of the site's pages), first in the light
-palette with axe-core's default rules, then in the dark one, switched with the page's
-own toggle as a reader would, with the rules that depend on colour; then on the search
-dialog, open with results, in each palette. The bar: no violation of impact "serious"
-or "critical". Moderate and minor ones are listed in ``build/accessibility.json`` with
-the rest of the results, and printed, but do not fail.
+Chromium, in one browser session, on the site's pages (the vendored speedscope app
+under ``assets/`` is a third-party tool, not one of the site's pages). Each page is
+loaded once and audited in both palettes: in the palette it opens in, then, switched
+with the page's own toggle as a reader would, in the other one. The light palette runs
+axe-core's default rules; the dark one, whose pages differ only in their colours, the
+rules that depend on colour. Then the search dialog, open with results, in each
+palette. The bar: no violation of impact "serious" or "critical". Moderate and minor
+ones are listed in ``build/accessibility.json`` with the rest of the results, and
+printed, but do not fail.
+
+Which pages: every page except the generated API reference, whose pages are all
+rendered from the same mkdocstrings template: the home page, getting started, the 404
+page, the reference's landing page, every chapter and every lab (their content
+differs). Of the generated reference pages: the module page and the package page that
+use the most kinds of element (a kind: a tag with its classes, e.g.
+``span.doc-section-title``), and more only where a reference page has a kind of
+element that no audited page has. So every kind of element the reference uses is
+audited, and the test's cost grows with the chapters, not with the modules.
+
+Code blocks: colour contrast (by far the costliest rule) is checked on one token of each
+kind per page, not on all of them. A token is a ``<span>`` with a class in a ``<pre>``
+(Pygments' output); two tokens with the same ancestry (tags and attributes but ``id``)
+get the same colours and font from the stylesheet, and so the same result, as long as
+their text is alike (axe-core skips text of punctuation only and reports text of one
+character as "needs review"): tokens are grouped by ancestry and text (letters or
+digits, of one character or more; otherwise the text itself), and in each group the
+first token that shows entirely inside its scrolling block, under no overlay (the
+copy button), is checked; a group with no such token is checked whole. That is about
+200 of 5,000 tokens on a long chapter; every other rule still sees every element.
+Compared once with checking every token, on every audited page in both palettes, with
+the colours of some token classes made to fail on purpose: every failing group was
+reported, and the tokens of each group had the same colours, font and result.
 
 The browser has a fine pointer with hover, like a desktop: Material's script keeps
 ``tabindex="0"`` on overflowing code blocks only where the device can hover (it removes
 it elsewhere), so that is where a keyboard reader's experience is checked.
 
 axe-core comes from npm, pinned in ``.ci/run`` (``AXE_CORE_VERSION``), which installs
-it into ``.cache/axe-core/``; the test injects ``axe.min.js`` into each page, so it
-needs no network. Without Chromium or axe-core the test is skipped, naming the command
-that installs them.
+it into ``.cache/axe-core/``; the browser adds ``axe.min.js`` to each page as it
+loads, so it needs no network. Without Chromium or axe-core the test is skipped, naming
+the command that installs them.
 """
 
 from __future__ import annotations
@@ -44,18 +69,81 @@ FAILING_IMPACTS = ("critical", "serious")
 PALETTES = {"light": "default", "dark": "slate"}  # the palette: its data-md-color-scheme
 REPORT = ROOT / "build" / "accessibility.json"
 
+SAME_STYLE = "data-a11y-same-style"  # a code token whose twin is checked for colour contrast instead
+# Runs in the page, once, after Material's script has mounted its components: marks the
+# code tokens that colour contrast skips (module docstring: "Code blocks"), and hands
+# back how many tokens there are and how many it marked.
+MARK_SAME_STYLE = """
+const ids = new Map(), ancestry = new Map();
+const key = el => {  // the element's tags and attributes but id, from <html> down
+  if (!el) return 0;
+  let k = ancestry.get(el);
+  if (k === undefined) {
+    const attrs = [...el.attributes].filter(a => a.name !== "id").map(a => `${a.name}=${a.value}`);
+    const text = `${key(el.parentElement)}>${el.localName}[${attrs.join(" ")}]`;
+    k = ids.get(text) ?? ids.size;
+    ids.set(text, k);
+    ancestry.set(el, k);
+  }
+  return k;
+};
+const textKind = el => {
+  const text = el.textContent.trim();
+  return /[\\p{L}\\p{N}]/u.test(text) ? (text.length === 1 ? "one" : "many") : `only ${text}`;
+};
+const scrollBox = new Map();
+const boxOf = el => {  // the rectangle of the nearest block that scrolls or clips
+  if (!el || el === document.body) return null;
+  if (!scrollBox.has(el)) {
+    const st = getComputedStyle(el);
+    scrollBox.set(el, st.overflowX !== "visible" || st.overflowY !== "visible"
+      ? el.getBoundingClientRect() : boxOf(el.parentElement));
+  }
+  return scrollBox.get(el);
+};
+const overlays = [...document.querySelectorAll("pre *, .highlight *, .highlight-ipynb *")]
+  .filter(e => e.localName !== "span")
+  .filter(e => ["absolute", "fixed", "sticky"].includes(getComputedStyle(e).position))
+  .map(e => e.getBoundingClientRect());
+const clear = el => {
+  const r = el.getBoundingClientRect(), box = boxOf(el.parentElement);
+  return r.width > 0 && r.height > 0 && box !== null
+    && r.left >= box.left && r.right <= box.right && r.top >= box.top && r.bottom <= box.bottom
+    && !overlays.some(o => r.left < o.right && o.left < r.right && r.top < o.bottom && o.top < r.bottom);
+};
+const groups = new Map();
+let tokens = 0;
+for (const el of document.querySelectorAll("pre span:not(:has(*))")) {
+  if (el.attributes.length !== 1 || !el.hasAttribute("class")) continue;
+  tokens++;
+  const k = `${key(el)} ${textKind(el)}`;
+  if (!groups.has(k)) groups.set(k, []);
+  groups.get(k).push(el);
+}
+let marked = 0;
+for (const group of groups.values()) {
+  const checked = group.find(clear);
+  if (checked === undefined) continue;  // none shows whole: all are checked
+  for (const el of group) if (el !== checked) { el.setAttribute(arguments[0], ""); marked++; }
+}
+return {tokens, marked};
+"""
 # Runs in the page: waits for Material's script to have mounted its components (code
-# blocks, tables, palette) and for layout to settle, then runs axe-core (arguments: its
-# context and options) and hands back the violations.
+# blocks, tables, palette) and for layout to settle, marks the code tokens (once per
+# page), then runs axe-core (arguments: its context and options) and hands back the
+# violations.
 RUN_AXE = """
-const [context, options, done] = arguments;
+const [context, options, same, mark, done] = arguments;
 const settle = () => new Promise(r => requestAnimationFrame(() => requestAnimationFrame(r)));
 (async () => {
   await document.fonts.ready;
   await settle();
+  window.__courseTokens ??= new Function(mark)(same);
+  axe.configure({rules: [{id: "color-contrast", selector: `*:not([${same}])`}]});
   const results = await axe.run(context, {...options, resultTypes: ["violations"]});
   done({
     scheme: document.body.getAttribute("data-md-color-scheme"),
+    tokens: window.__courseTokens,
     violations: results.violations.map(v => ({
       id: v.id, impact: v.impact, help: v.help,
       nodes: v.nodes.map(n => ({target: n.target.join(" "), summary: n.failureSummary})),
@@ -65,11 +153,18 @@ const settle = () => new Promise(r => requestAnimationFrame(() => requestAnimati
 """
 # The light palette runs axe-core's default rule set (WCAG 2.0/2.1/2.2 A and AA and best
 # practices); the dark one, whose pages differ only in their colours, the rules that
-# depend on colour, which keeps the test about a third shorter.
+# depend on colour.
 RULES = {
     "light": {},
     "dark": {"runOnly": {"type": "rule", "values": ["color-contrast", "link-in-text-block"]}},
 }
+# The palette shown (its data-md-color-scheme), or true while Material is switching it.
+SHOWN = ("return document.body.hasAttribute('data-md-color-switching')"
+         " || document.body.getAttribute('data-md-color-scheme')")
+TOGGLE = "document.querySelector('[data-md-component=palette] label:not([hidden])').click()"
+# An element's kind, for choosing reference pages: its tag and classes.
+_TAG = re.compile(r"""<([a-zA-Z][\w-]*)((?:[^>"']|"[^"]*"|'[^']*')*)>""")
+_CLASS = re.compile(r"""\sclass\s*=\s*(?:"([^"]*)"|'([^']*)')""")
 
 
 @pytest.fixture(scope="module")
@@ -122,6 +217,50 @@ def _pages(site: Path) -> list[str]:
     return pages
 
 
+def _kinds(html: str) -> set[str]:
+    """The kinds of element in a page: each tag with its classes (``span.doc-section-title``)."""
+    kinds = set()
+    for tag in _TAG.finditer(html):
+        cls = _CLASS.search(tag[2])
+        classes = sorted((cls[1] or cls[2] or "").split()) if cls else []
+        kinds.add(".".join([tag[1].lower(), *classes]))
+    return kinds
+
+
+def _audited(site: Path, pages: list[str]) -> tuple[list[str], dict[str, str], list[str]]:
+    """The pages to audit, in site order; the generated reference pages among them, each with
+    why; and the generated reference pages left out (the module docstring says why)."""
+    from tutorials._book import reference
+
+    generated = {}
+    for ref in reference.pages():
+        path = ref.uri.removesuffix("index.md") if ref.uri.endswith("/index.md") else ref.uri[:-3] + "/"
+        generated[path] = ref.is_package
+    assert set(generated) <= set(pages), f"reference pages not in the build: {set(generated) - set(pages)}"
+    assert any(generated.values()) and not all(generated.values()), "a package page and a module page"
+
+    def html(page: str) -> str:
+        path = site / page if page.endswith(".html") else site / page / "index.html"
+        return path.read_text(encoding="utf-8")
+
+    text = {page: html(page) for page in generated}
+    kinds = {page: _kinds(text[page]) for page in generated}
+    size = {page: len(text[page]) for page in generated}  # ties go to the smaller page: it is quicker
+    covered = set().union(*(_kinds(html(page)) for page in pages if page not in generated))
+    chosen: dict[str, str] = {}
+    for package, what in ((False, "module"), (True, "package")):
+        best = max((page for page, is_package in generated.items() if is_package == package),
+                   key=lambda page: (len(kinds[page]), -size[page], page))
+        chosen[best] = f"the {what} page with the most kinds of element ({len(kinds[best])})"
+        covered |= kinds[best]
+    while missing := set().union(*kinds.values()) - covered:
+        best = max(kinds, key=lambda page: (len(kinds[page] & missing), -size[page], page))
+        chosen[best] = f"has {', '.join(sorted(kinds[best] & missing))}, which no page chosen before has"
+        covered |= kinds[best]
+    audited = [page for page in pages if page not in generated or page in chosen]
+    return audited, chosen, [page for page in pages if page not in audited]
+
+
 def _summary(failing: list[dict], runs: int) -> str:
     """Rule id, impact, where and a few target selectors for each failing rule."""
     by_rule: dict[tuple, list[dict]] = defaultdict(list)
@@ -147,10 +286,12 @@ def _summary(failing: list[dict], runs: int) -> str:
 def test_every_page_meets_wcag_aa_in_both_palettes(browser_support, axe_source, site_with_stamps,
                                                     tmp_path_factory):
     By, WebDriverWait = browser_support.By, browser_support.WebDriverWait  # noqa: N806
-    axe = axe_source
     site, base = site_with_stamps
     pages = _pages(site)
     assert len(pages) > 40 and "404.html" in pages and "" in pages, pages
+    audited, reference_pages, left_out = _audited(site, pages)
+    assert all(page in audited for page in pages if page.startswith(("lectures/", "labs/"))), audited
+    start = time.perf_counter()
     driver = browser_support.chrome(
         tmp_path_factory.mktemp("a11y-profile"),
         "--window-size=1280,900",
@@ -159,53 +300,74 @@ def test_every_page_meets_wcag_aa_in_both_palettes(browser_support, axe_source, 
         "primaryPointerType=4,availablePointerTypes=4",
     )
     driver.set_script_timeout(120)
-    results, timings = [], {}
+    # axe-core in every page the browser opens, before the page's own scripts run
+    driver.execute_cdp_cmd("Page.addScriptToEvaluateOnNewDocument", {"source": axe_source})
+    palette_of = {scheme: palette for palette, scheme in PALETTES.items()}
+    results, tokens, seconds = [], {}, {}
+
+    def shown() -> str:
+        WebDriverWait(driver, 10, poll_frequency=0.05).until(lambda d: d.execute_script(SHOWN) in palette_of)
+        return palette_of[driver.execute_script(SHOWN)]
+
+    def toggle() -> str:
+        """Switch the palette with the page's toggle, as a reader would; Material remembers it."""
+        want = PALETTES[next(p for p in PALETTES if p != shown())]
+        driver.execute_script(TOGGLE)
+        WebDriverWait(driver, 10, poll_frequency=0.05).until(lambda d: d.execute_script(SHOWN) == want)
+        return palette_of[want]
 
     def check(where: str, palette: str, context: object = None) -> None:
-        driver.execute_script(axe)
-        out = driver.execute_async_script(RUN_AXE, context or {"exclude": []}, RULES[palette])
+        out = driver.execute_async_script(RUN_AXE, context or {"exclude": []}, RULES[palette],
+                                          SAME_STYLE, MARK_SAME_STYLE)
         assert "error" not in out, f"{where}: axe-core failed: {out['error']}"
         assert out["scheme"] == PALETTES[palette], f"{where} shows palette {out['scheme']!r}, not {palette}"
         results.extend(dict(v, page=where, palette=palette) for v in out["violations"])
+        tokens[where] = out["tokens"]
 
     try:
-        for palette, scheme in PALETTES.items():
-            start = time.perf_counter()
-            driver.get(f"{base}/")
-            shown = "return document.body.getAttribute('data-md-color-scheme')"
-            if driver.execute_script(shown) != scheme:
-                # the reader's way: the toggle in the header; Material remembers the choice
-                driver.execute_script(
-                    "document.querySelector('[data-md-component=palette] label:not([hidden])').click()")
-                WebDriverWait(driver, 10).until(lambda d, js=shown, want=scheme: d.execute_script(js) == want)
-            for page in pages:
-                driver.get(f"{base}/{page}")
-                check(page, palette)
-            driver.get(f"{base}/lectures/03-autograd/")
-            box = driver.find_element(By.CSS_SELECTOR, "input.md-search__input")  # in the header
-            box.click()
-            box.send_keys("gradient")
-            WebDriverWait(driver, 30).until(
-                lambda d: d.find_elements(By.CSS_SELECTOR, ".md-search-result__item"))
-            check("lectures/03-autograd/ (search dialog, with results)", palette,
-                  {"include": [".md-search"]})
-            timings[palette] = round(time.perf_counter() - start, 1)
+        seconds["browser"] = round(time.perf_counter() - start, 1)
+        for page in audited:  # in the palette it opens in (the last one chosen), then the other
+            began = time.perf_counter()
+            driver.get(f"{base}/{page}")
+            check(page, shown())
+            check(page, toggle())
+            seconds[page] = round(time.perf_counter() - began, 1)
+        began = time.perf_counter()
+        where = "lectures/03-autograd/ (search dialog, with results)"
+        driver.get(f"{base}/lectures/03-autograd/")
+        box = driver.find_element(By.CSS_SELECTOR, "input.md-search__input")  # in the header
+        box.click()
+        box.send_keys("gradient")
+
+        def results_shown(d) -> bool:
+            first = d.find_elements(By.CSS_SELECTOR, ".md-search-result__item")[:1]
+            return bool(first) and first[0].is_displayed()
+
+        WebDriverWait(driver, 30).until(results_shown)
+        check(where, shown(), {"include": [".md-search"]})
+        palette = toggle()
+        WebDriverWait(driver, 10).until(results_shown)  # the dialog stays open, with its results
+        check(where, palette, {"include": [".md-search"]})
+        seconds["search dialog"] = round(time.perf_counter() - began, 1)
     finally:
         driver.quit()
+    seconds["total"] = round(time.perf_counter() - start, 1)
 
     counts: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))
     for v in results:
         counts[v["impact"]][v["id"]] += len(v["nodes"])
     REPORT.parent.mkdir(parents=True, exist_ok=True)
     REPORT.write_text(json.dumps({
-        "axe_core": AXE_CORE_VERSION, "pages": pages, "palettes": list(PALETTES),
-        "seconds": timings, "elements_by_impact": counts, "violations": results,
+        "axe_core": AXE_CORE_VERSION, "pages": audited, "reference_pages_audited": reference_pages,
+        "left_out": left_out, "palettes": list(PALETTES),
+        "seconds": seconds, "code_tokens": tokens, "elements_by_impact": counts, "violations": results,
     }, indent=1) + "\n", encoding="utf-8")
-    print(f"axe-core {AXE_CORE_VERSION}: {len(pages)} pages x {len(PALETTES)} palettes in "
-          f"{timings} s; elements by impact and rule: {json.dumps(counts)}; report: {REPORT}")
+    print(f"axe-core {AXE_CORE_VERSION}: {len(audited)} of {len(pages)} pages ({len(left_out)} generated "
+          f"reference pages left out) and the search dialog x {len(PALETTES)} palettes in "
+          f"{seconds['total']} s; elements by impact and rule: {json.dumps(counts)}; report: {REPORT}")
 
     failing = [v for v in results if v["impact"] in FAILING_IMPACTS]
-    assert not failing, _summary(failing, (len(pages) + 1) * len(PALETTES))
+    assert not failing, _summary(failing, (len(audited) + 1) * len(PALETTES))
 
 
 def _a11y_hook():
