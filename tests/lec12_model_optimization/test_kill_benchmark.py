@@ -2,14 +2,25 @@
 
 import json
 
-import pytest
-
 from tutorials.lec12_model_optimization import kill_benchmark
 from tutorials.lec12_model_optimization import lab_12_checkpointing as lab
 
 
-@pytest.mark.slow
-def test_one_kill_run_reports_bit_identity(tmp_path):
+def test_one_kill_run_reports_bit_identity(tmp_path, monkeypatch):
+    """The benchmark's bookkeeping, with its runs in this process (seconds instead of three
+    new interpreters): real SIGKILLs and bit-identity after them are tested on the lab
+    itself (test_lab_12_checkpointing.py::test_sigkills_then_bit_identical)."""
+
+    def run_here(cmd, **kwargs):
+        lab.main(cmd[3:])
+
+    def one_kill(cmd, kills, seed, max_steps, after_kill=None, progress=None):
+        lab.main(cmd[3:])  # as if killed once at step 5 and resumed to the end
+        after_kill()
+        return [5]
+
+    monkeypatch.setattr(kill_benchmark.subprocess, "run", run_here)
+    monkeypatch.setattr(kill_benchmark, "run_with_kills", one_kill)
     totals = kill_benchmark.main(["--kills", "1", "--per-run", "1", "--epochs", "1", "--hidden", "16",
                                   "--out-dir", str(tmp_path)])
     assert totals["ok"] and totals["runs"] == 1 and totals["runs_bit_identical"] == 1

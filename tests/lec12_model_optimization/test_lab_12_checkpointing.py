@@ -51,9 +51,9 @@ def reference(tmp_path_factory):
     return summary, torch.load(out / lab.FINAL_WEIGHTS, weights_only=True)
 
 
-# Six kills at random moments (about 5 s each: a new interpreter imports torch every time);
-# the kill benchmark the page renders recorded hundreds.
-SUITE_KILLS = 6
+# Three kills at random moments (about 5 s each: a new interpreter imports torch every
+# time); the kill benchmark the page renders recorded hundreds.
+SUITE_KILLS = 3
 
 
 @pytest.mark.slow

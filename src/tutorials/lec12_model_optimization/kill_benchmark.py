@@ -1,6 +1,6 @@
 """Kill benchmark for Lab 2.1.6: many SIGKILLs, every resumed run bit-identical.
 
-The test suite kills the checkpointing lab 6 times (about half a minute). This script
+The test suite kills the checkpointing lab 3 times (about 20 seconds). This script
 does the same at scale: one uninterrupted reference run, then ``--kills`` SIGKILLs
 spread over several resumed runs (``--per-run`` kills each, each run in a fresh
 directory with its own random kill moments). After every kill it checks that every
