@@ -41,13 +41,8 @@ def pytest_xdist_make_scheduler(config, log):
 
     class PageScheduling(LoadScopeScheduling):
         def _split_scope(self, nodeid: str) -> str:
-            match = _PAGE_IN_NODEID.search(nodeid)
-            if match:
-                return match.group(1)
-            chapter = _CHAPTER_TESTS.match(nodeid)  # a chapter's own tests run where its page runs:
-            if chapter and chapter.group(1) in _PAGE_OF_PACKAGE:  # its lab tests read the page's dry run
-                return _PAGE_OF_PACKAGE[chapter.group(1)]
-            return nodeid
+            # a chapter's own tests run where its page runs (its lab tests read the page's dry run)
+            return page_of_test(nodeid) or nodeid
 
     return PageScheduling(config, log)
 
@@ -67,9 +62,8 @@ def pytest_collection_modifyitems(session, config, items):
         b = params.get("block")
         if isinstance(b, blocks.Block):
             docs_support.NEEDED[b.page] = max(docs_support.NEEDED.get(b.page, -1), b.index)
-        chapter = _CHAPTER_TESTS.match(item.nodeid)
-        if chapter and chapter.group(1) in _PAGE_OF_PACKAGE and "/test_lab_" in item.nodeid:
-            page = _PAGE_OF_PACKAGE[chapter.group(1)]  # a lab test reads the page's dry run: all of it
+        if "/test_lab_" in item.nodeid and page_of_test(item.nodeid):
+            page = page_of_test(item.nodeid)  # a lab test reads the page's dry run: all of it
         else:
             page = params.get("page")
         if isinstance(page, str) and page in docs_support.pages():
@@ -98,15 +92,18 @@ def pytest_runtest_logreport(report):
         _WORKERS.add(str(getattr(node, "gateway", node)))
 
 
-def _scope(nodeid: str) -> str:
-    """The chapter page a test belongs to, or its file (tests of no chapter: fixed costs)."""
+def page_of_test(nodeid: str) -> str | None:
+    """The page a test is about (its id names it) or whose chapter folder holds it; else None."""
     match = _PAGE_IN_NODEID.search(nodeid)
     if match:
         return match.group(1)
     chapter = _CHAPTER_TESTS.match(nodeid)
-    if chapter and chapter.group(1) in _PAGE_OF_PACKAGE:
-        return _PAGE_OF_PACKAGE[chapter.group(1)]
-    return nodeid.split("::")[0]
+    return _PAGE_OF_PACKAGE.get(chapter.group(1)) if chapter else None
+
+
+def _scope(nodeid: str) -> str:
+    """The chapter page a test belongs to, or its file (tests of no chapter: fixed costs)."""
+    return page_of_test(nodeid) or nodeid.split("::")[0]
 
 
 def budget() -> dict:

@@ -59,7 +59,7 @@ def _fill_nav(config) -> None:
     generated = {
         "Lectures": [f"lectures/{p.name}" for p in sorted((docs / "lectures").glob("[0-9][0-9]-*.md"))],
         "Labs": [f"labs/{p.name}" for p in _lab_scripts()],
-        "API reference": reference.nav(_state.setdefault("reference", reference.pages(ROOT))),
+        "API reference": reference.nav(_state["reference"]),
     }
     for item in config.nav or []:
         if isinstance(item, dict):
@@ -95,7 +95,7 @@ def on_files(files, config):
             link.unlink()
         link.symlink_to(script)
         files.append(File(f"labs/{script.name}", str(LAB_LINKS), config.site_dir, config.use_directory_urls))
-    ref_pages = _state.setdefault("reference", reference.pages(ROOT))
+    ref_pages = _state["reference"]
     for page in ref_pages:
         if files.get_file_from_path(page.uri) is not None:
             raise PluginError(f"docs/{page.uri} is generated from {page.source.relative_to(ROOT)}: "
@@ -130,7 +130,7 @@ def _syllabus_table(docs_dir: Path) -> str:
 def _reference_table() -> str:
     """One row per generated reference page: the module it documents and its docstring's summary."""
     rows = ["| module | what it holds |", "|---|---|"]
-    for page in _state.setdefault("reference", reference.pages(ROOT)):
+    for page in _state["reference"]:
         link = page.uri.removeprefix("reference/")
         rows.append(f"| [`{page.module}`]({link}) | {reference.summary(page.source)} |")
     return "\n".join(rows)

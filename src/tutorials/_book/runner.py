@@ -70,6 +70,22 @@ class PageResult(dict):
     """
 
 
+def _new_lines(path: Path, offset: int) -> tuple[list[PageResult], int]:
+    """The complete lines a results file has gained since ``offset``, and the new offset."""
+    if not path.is_file():
+        return [], offset
+    items = []
+    with open(path, encoding="utf-8") as f:
+        f.seek(offset)
+        while True:
+            line = f.readline()
+            if not line.endswith("\n"):
+                break  # not completely written yet
+            offset = f.tell()
+            items.append(PageResult(json.loads(line)))
+    return items, offset
+
+
 class PageProcess:
     """A page running in its own interpreter; results are read as they arrive.
 
@@ -118,20 +134,14 @@ class PageProcess:
         )
 
     def _read(self) -> None:
-        with open(self.workdir / RESULTS, encoding="utf-8") as f:
-            f.seek(self._offset)
-            while True:
-                line = f.readline()
-                if not line.endswith("\n"):
-                    break  # not completely written yet
-                self._offset = f.tell()
-                item = PageResult(json.loads(line))
-                if "index" in item:
-                    self.results[item["index"]] = item
-                elif "claims" in item:
-                    self.claims_result = item
-                elif item.get("done"):
-                    self.done = True
+        items, self._offset = _new_lines(self.workdir / RESULTS, self._offset)
+        for item in items:
+            if "index" in item:
+                self.results[item["index"]] = item
+            elif "claims" in item:
+                self.claims_result = item
+            elif item.get("done"):
+                self.done = True
 
     def _died(self) -> str:
         tail = (self.workdir / LOG).read_text(encoding="utf-8", errors="replace")[-3000:]
@@ -194,23 +204,14 @@ class LearnerRun:
         self._offset = 0
 
     def _read(self) -> None:
-        path = self.workdir / LEARNER_RESULTS
-        if not path.is_file():
-            return
-        with open(path, encoding="utf-8") as f:
-            f.seek(self._offset)
-            while True:
-                line = f.readline()
-                if not line.endswith("\n"):
-                    break
-                self._offset = f.tell()
-                item = PageResult(json.loads(line))
-                if "index" in item:
-                    self.results[item["index"]] = item
-                elif "pid" in item:
-                    self._pid = item["pid"]
-                elif item.get("done"):
-                    self.done = True
+        items, self._offset = _new_lines(self.workdir / LEARNER_RESULTS, self._offset)
+        for item in items:
+            if "index" in item:
+                self.results[item["index"]] = item
+            elif "pid" in item:
+                self._pid = item["pid"]
+            elif item.get("done"):
+                self.done = True
 
     def _alive(self) -> bool:
         if self._pid is None:
