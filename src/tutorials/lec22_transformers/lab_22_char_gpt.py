@@ -29,8 +29,27 @@
 # python lab_22_char_gpt.py --text-file my_book.txt
 # ```
 #
-# **A recorded run** (2-core x86-64 CPU, torch 2.14.1, Python 3.11, the defaults but
-# `--steps 600`; about 2.5 minutes): RECORDED_RUN_PLACEHOLDER
+# **A recorded run** (2-core x86-64 CPU, torch 2.14.1, Python 3.11.7, one torch thread,
+# the machine shared with other jobs; the defaults: 3 layers x 4 heads x 96 wide, context
+# 64, batch 32, 600 steps, 351,360 parameters; 2 min 15 s of wall time). The validation
+# loss fell from 4.400 to **1.714 nats per character (2.47 bits)**, against 3.118 for the
+# unigram model and 4.595 for uniform guessing, with the training loss (1.688) just below
+# it: no overfitting yet, the model is still learning. Throughput: **14,400 tokens/s**
+# (median of the six stretches; 7,600-15,700 as the other jobs came and went). The sample
+# after 600 steps, from the prompt `def ` (temperature 0.8, top-k 20; its first line is cut here
+# after 90 characters, at the `…`):
+#
+# ```text
+# def a stuples worly to action gwhigh aassert_elites ame linest ap argumentater(choinmp(op …
+# item):
+#                return = startions = if htser(r sellf._formp[0)
+# ```
+#
+# Not Python yet, but Python's shape: indentation after a colon, `return`, `self.`,
+# `assert`, brackets, identifiers from `argparse` (`argument`, `choi...`), English words.
+# After 200 steps the sample was mostly letter soup with the right line lengths and
+# indentation. More steps, a longer context and a wider model (a GPU helps) keep lowering
+# the loss.
 
 # %%
 from __future__ import annotations
@@ -172,8 +191,8 @@ def train(model, step_fn, train_ids, val_ids, tok, args, device, sizes) -> dict:
     return {"curve": curve, "tokens_per_s": rates, "samples": samples, "batch_losses": batch_losses}
 
 
-def plot(curve: list[dict], path: Path | None, title: str):
-    """Train and validation loss against the step."""
+def plot(curve: list[dict], path: Path | None, title: str, unigram: float | None = None):
+    """Train and validation loss against the step (and the unigram loss as a reference line)."""
     import matplotlib
 
     if "ipykernel" not in __import__("sys").modules:
@@ -184,6 +203,8 @@ def plot(curve: list[dict], path: Path | None, title: str):
     steps = [r["step"] for r in curve]
     ax.plot(steps, [r["train loss"] for r in curve], marker="o", label="train")
     ax.plot(steps, [r["val loss"] for r in curve], marker="s", label="validation")
+    if unigram is not None:
+        ax.axhline(unigram, color="gray", linestyle=":", label="unigram (character frequencies only)")
     ax.set(xlabel="step", ylabel="cross-entropy (nats per character)", title=title)
     ax.grid(alpha=0.3)
     ax.legend()
@@ -209,14 +230,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--text-file", default=None,
                    help="a UTF-8 text file to train on instead of the standard library's source "
                         "(default: %(default)s, the standard library)")
-    p.add_argument("--steps", type=positive_int, default=1500, help="training steps (default: %(default)s)")
-    p.add_argument("--block-size", type=positive_int, default=128,
+    p.add_argument("--steps", type=positive_int, default=600, help="training steps (default: %(default)s)")
+    p.add_argument("--block-size", type=positive_int, default=64,
                    help="context length in characters (default: %(default)s)")
-    p.add_argument("--n-layer", type=positive_int, default=4,
+    p.add_argument("--n-layer", type=positive_int, default=3,
                    help="Transformer blocks (default: %(default)s)")
     p.add_argument("--n-head", type=positive_int, default=4,
                    help="attention heads, dividing --n-embd (default: %(default)s)")
-    p.add_argument("--n-embd", type=positive_int, default=128,
+    p.add_argument("--n-embd", type=positive_int, default=96,
                    help="width of the residual stream (default: %(default)s)")
     p.add_argument("--batch-size", type=positive_int, default=32,
                    help="sequences per step (default: %(default)s)")
@@ -224,14 +245,14 @@ def build_parser() -> argparse.ArgumentParser:
                    help="peak AdamW learning rate (default: %(default)s)")
     p.add_argument("--eval-every", type=positive_int, default=100,
                    help="steps between loss evaluations (default: %(default)s)")
-    p.add_argument("--sample-every", type=positive_int, default=300,
+    p.add_argument("--sample-every", type=positive_int, default=200,
                    help="steps between samples (default: %(default)s)")
     p.add_argument("--temperature", type=positive_float, default=0.8,
                    help="sampling temperature (default: %(default)s)")
     p.add_argument("--top-k", type=non_negative_int, default=20,
                    help="sample among the k most likely characters; 0: all (default: %(default)s)")
     p.add_argument("--compile", action="store_true",
-                   help="train through torch.compile (needs a C++ compiler; default: %(default)s)")
+                   help="train through torch.compile, which needs a C++ compiler (default: %(default)s)")
     add_standard_options(p, device="where the model trains",
                          out_dir="write lab_22_1_results.json, lab_22_1_loss.png and "
                                  "lab_22_1_samples.txt here",
@@ -318,7 +339,7 @@ def _run(args: argparse.Namespace, device: torch.device) -> dict:
         png = out / "lab_22_1_loss.png"
         (out / "lab_22_1_samples.txt").write_text(
             "".join(f"=== step {s['step']} ===\n{s['text']}\n\n" for s in run["samples"]), encoding="utf-8")
-    fig = plot(run["curve"], png, f"char GPT, {model.num_params():,} parameters")
+    fig = plot(run["curve"], png, f"char GPT, {model.num_params():,} parameters", unigram)
     if "ipykernel" not in __import__("sys").modules:
         import matplotlib.pyplot as plt
 

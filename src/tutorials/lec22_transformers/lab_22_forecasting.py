@@ -33,7 +33,24 @@
 # python lab_22_forecasting.py --series sunspots --horizon 5 --window 33
 # ```
 #
-# **A recorded run** (2-core x86-64 CPU, torch 2.14.1, the defaults): RECORDED_RUN_PLACEHOLDER
+# **A recorded run** (2-core x86-64 CPU, torch 2.14.1, one torch thread, the machine shared
+# with other jobs; the defaults: `co2`, window 36, horizon 12, 150 epochs; 2.6 minutes of
+# wall time, 45 s of CPU time). Errors in ppm over the 68 test windows x 12 months:
+#
+# | model          | val MAE | test MAE | test RMSE | parameters |
+# |----------------|---------|----------|-----------|------------|
+# | naive          |   2.625 |    2.651 |     3.249 |          0 |
+# | seasonal naive |   1.205 |    1.691 |     1.863 |          0 |
+# | lstm           |   0.386 |    0.502 |     0.689 |      4,876 |
+# | transformer    |   0.462 |    0.589 |     0.783 |     18,764 |
+#
+# On this series both networks beat both baselines on both metrics, and the LSTM, with a
+# quarter of the Transformer's parameters, beats the Transformer. The seasonal-naive
+# forecast has the right shape but sits one year's rise (about 1.5 ppm) below the truth:
+# it cannot see the trend, which is why its error is flat across the horizon, while the
+# naive forecast is right one month ahead and worst six months ahead, at the opposite
+# phase of the cycle. The baselines' numbers are exact (no training); the networks' move
+# a little with the seed and the machine.
 
 # %%
 from __future__ import annotations
