@@ -339,7 +339,22 @@ if __name__ == "__main__":
 # %% [markdown]
 # ## Things to try
 #
-# * `--series sunspots`: the cycle is not a fixed period, and the picture changes.
+# * `--series sunspots`: the cycle is not a fixed period, and the picture changes. A
+#   recorded run (same machine and thread, the defaults otherwise; 2 minutes), test errors
+#   in sunspot numbers over 35 windows x 12 years:
+#
+#   | model          | val MAE | test MAE | test RMSE |
+#   |----------------|---------|----------|-----------|
+#   | naive          |  43.575 |   52.135 |    65.175 |
+#   | seasonal naive |  23.546 |   27.463 |    35.836 |
+#   | lstm           |  24.840 |   26.012 |    33.418 |
+#   | transformer    |  21.877 |   37.440 |    52.868 |
+#
+#   The LSTM only just beats the seasonal-naive baseline (5 % on MAE), and the
+#   Transformer, the best on the validation years, loses to that baseline on the test
+#   years: 170 training windows are few for 18,764 parameters, and one validation span
+#   of 46 years (four cycles) chooses the epoch partly by luck. With so little data, the
+#   baseline is a real competitor.
 # * `--horizon 24`: how fast does each forecaster's error grow with the distance?
 # * `--window 12` vs 72: how much history does each network use?
 # * Remove the "change from the last value" in the models (return `self.head(...)`
