@@ -47,6 +47,14 @@ print("32x32, 3x3 conv, stride 2, padding 1 ->", conv_out(32, 3, 2, 1))
 # --8<-- [end:conv_arithmetic]
 
 
+# --8<-- [start:pooling]
+x = torch.arange(16.0).reshape(1, 1, 4, 4)  # rows 0-3, 4-7, 8-11, 12-15
+print("max: ", F.max_pool2d(x, 2).flatten().tolist())  # the largest value of each 2x2 window
+print("mean:", F.avg_pool2d(x, 2).flatten().tolist())  # their average
+print("global average:", F.adaptive_avg_pool2d(x, 1).item())  # one value per channel, any size
+# --8<-- [end:pooling]
+
+
 # --8<-- [start:receptive_field]
 def receptive_field(layers):
     """layers: (kernel, stride, dilation) of each conv/pool; returns (field, jump)."""
