@@ -22,7 +22,8 @@ def test_three_arms_with_and_without_augmentation(results):
     assert params["frozen"] == 4 * 32 * 5 + 5 < params["fine-tune"] == params["scratch"]
     for r in rows:
         assert 0 <= r["test acc"] <= 1 and r["train s"] > 0 and len(r["curve"]) == 2
-    assert results["options"]["train_images"] == 40 and results["dry_run"] is True
+    assert results["options"]["train_images"] == [40] and results["dry_run"] is True
+    assert {r["images"] for r in rows} == {40}
     best = max(rows, key=lambda r: r["test acc"])
     assert results["best"]["test_accuracy"] == best["test acc"]
 

@@ -1,8 +1,8 @@
 # %% [markdown]
 # # Lab 23.2: a CNN from scratch vs transfer learning
 #
-# One target task — handwritten digits **5–9** from a small labelled set — learned
-# three ways, each with and without data augmentation:
+# One target task — handwritten digits **5–9** from a small labelled set (25 and 100
+# images by default) — learned three ways, each with and without data augmentation:
 #
 # | arm | starts from | trains |
 # |---|---|---|
@@ -16,8 +16,8 @@
 #
 # The backbone is the chapter's `SmallCNN`, pretrained by this lab
 # (`backbone.pretrain_backbone`) or read from `--backbone`. Few labels is where
-# transfer pays: with `--train-images 0` (all 538 training images) the scratch CNN
-# catches up.
+# transfer pays; with 100 images or more (`--train-images 0`: all 538) the scratch CNN
+# catches up on a task this easy.
 #
 # ```
 # python lab_23_cnn_vs_transfer.py --help
@@ -38,8 +38,8 @@ from torch.utils.data import DataLoader, TensorDataset
 from tutorials.core.cli import (
     add_standard_options,
     guard_run,
+    int_at_least,
     int_list,
-    non_negative_int,
     parse_args_and_device,
     positive_float,
     positive_int,
@@ -116,7 +116,7 @@ def run_arm(arm: str, augment: bool, data, args, device, backbone_path: Path) ->
                  epochs=args.epochs, device=device, precision=args.precision)
     model.load_state_dict(result["best_state"])
     trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
-    return {"arm": arm, "augment": augment, "trainable params": trainable,
+    return {"images": len(train), "arm": arm, "augment": augment, "trainable params": trainable,
             "best val acc": result["best_val_accuracy"], "test acc": evaluate(model, test, device),
             "train s": result["seconds"], "curve": [h["val_accuracy"] for h in result["history"]]}
 
@@ -186,31 +186,37 @@ def run_precision(precision: str, data, args, device) -> dict:
 
 
 def plot(rows: list[dict], path: Path | None):
-    """Test accuracy per arm (left) and validation accuracy per epoch (right)."""
+    """Test accuracy per arm and training-set size (left); validation curves of the smallest (right)."""
     import sys
 
     import matplotlib
+    import matplotlib.ticker
 
     if "ipykernel" not in sys.modules:
         matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, (left, right) = plt.subplots(1, 2, figsize=(11, 3.6))
-    for j, augment in enumerate((False, True)):
-        sub = [r for r in rows if r["augment"] is augment]
-        xs = [ARMS.index(r["arm"]) + (j - 0.5) * 0.38 for r in sub]
-        left.bar(xs, [r["test acc"] for r in sub], width=0.36,
-                 label="augmentation " + ("on" if augment else "off"))
+    fig, (left, right) = plt.subplots(1, 2, figsize=(11, 3.8))
+    groups = [(n, aug) for n in sorted({r["images"] for r in rows}) for aug in (False, True)]
+    width = 0.8 / len(groups)
+    for j, (n, augment) in enumerate(groups):
+        sub = [r for r in rows if r["augment"] is augment and r["images"] == n]
+        xs = [ARMS.index(r["arm"]) + (j - (len(groups) - 1) / 2) * width for r in sub]
+        left.bar(xs, [r["test acc"] for r in sub], width=width * 0.95,
+                 label=f"{n} images, augmentation " + ("on" if augment else "off"))
         for x, r in zip(xs, sub, strict=True):
-            left.text(x, r["test acc"] + 0.01, f"{r['test acc']:.2f}", ha="center", fontsize=8)
+            left.text(x, r["test acc"] + 0.01, f"{r['test acc']:.2f}", ha="center", fontsize=7)
     left.set_xticks(range(len(ARMS)), ARMS)
     left.set(ylabel="test accuracy (best checkpoint)", ylim=(0, 1.08), title="digits 5-9")
     left.legend(fontsize=8, loc="lower right")
-    for r in rows:
+    fewest = min(r["images"] for r in rows)
+    for r in (r for r in rows if r["images"] == fewest):
         right.plot(range(1, len(r["curve"]) + 1), r["curve"], color=f"C{ARMS.index(r['arm'])}",
                    linestyle="-" if r["augment"] else "--", marker=".",
                    label=f"{r['arm']}, aug {'on' if r['augment'] else 'off'}")
-    right.set(xlabel="epoch", ylabel="validation accuracy", ylim=(0, 1.02), title="learning curves")
+    right.set(xlabel="epoch", ylabel="validation accuracy", ylim=(0, 1.02),
+              title=f"learning curves, {fewest} training images")
+    right.xaxis.set_major_locator(matplotlib.ticker.MaxNLocator(integer=True))
     right.legend(fontsize=7)
     for ax in (left, right):
         ax.grid(alpha=0.3)
@@ -247,8 +253,9 @@ def build_parser() -> argparse.ArgumentParser:
                         "pretrains one on digits 0-4 (default: %(default)s)")
     p.add_argument("--pretrain-epochs", type=positive_int, default=6,
                    help="epochs of pretraining on digits 0-4 (default: %(default)s)")
-    p.add_argument("--train-images", type=non_negative_int, default=100,
-                   help="labelled training images of digits 5-9; 0: all 538 (default: %(default)s)")
+    p.add_argument("--train-images", type=int_list(minimum=0), default=[25, 100],
+                   help="comma-separated sizes of the labelled training set of digits 5-9, one "
+                        "experiment each; 0: all 538 (default: 25,100)")
     p.add_argument("--epochs", type=positive_int, default=15,
                    help="epochs per arm (default: %(default)s)")
     p.add_argument("--batch-size", type=positive_int, default=32,
@@ -261,7 +268,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="comma-separated modes for part 3 (default: fp32,bf16, plus fp16 on CUDA)")
     p.add_argument("--workers", type=int_list(minimum=0), default=[0, 2],
                    help="comma-separated num_workers values for part 2 (default: 0,2)")
-    p.add_argument("--image-size", type=positive_int, default=32,
+    p.add_argument("--image-size", type=int_at_least(8, "an integer >= 8 (the digits are 8x8)"), default=32,
                    help="side of the upsampled digit images (default: %(default)s)")
     add_standard_options(p, device="where to train",
                          out_dir="write lab_23_2_results.json, lab_23_2_accuracy.png and the backbone "
@@ -283,7 +290,7 @@ def main(argv: list[str] | None = None) -> dict:
     args.widths = (16, 32, 64)
     if args.dry_run:
         args.image_size, args.pretrain_epochs, args.epochs = 16, 1, 2
-        args.train_images, args.widths = 40, (8, 16, 32)
+        args.train_images, args.widths = [40], (8, 16, 32)
         args.workers = [0, 1]  # one worker process: the multi-process path, started once
     with guard_run("Lab 23.2", args.out_dir):
         return _run(args, device)
@@ -309,31 +316,32 @@ def _run(args: argparse.Namespace, device: torch.device) -> dict:
                                          widths=args.widths)
             print(f"backbone: SmallCNN{tuple(args.widths)} pretrained on digits {PRETRAIN_CLASSES}, val "
                   f"accuracy {pretrain['val_accuracy']:.3f} -> {backbone_path}")
-        train, val, test = split_digits(TRANSFER_CLASSES, seed=args.seed, size=args.image_size)
-        if args.train_images:
-            train = TensorDataset(*(t[:args.train_images] for t in train.tensors))
-        data = (train, val, test)
-        print(f"task: digits {TRANSFER_CLASSES}; {len(train)} training, {len(val)} val, {len(test)} test "
-              f"images; {args.epochs} epochs per arm, precision {args.precision}")
+        full, val, test = split_digits(TRANSFER_CLASSES, seed=args.seed, size=args.image_size)
+        print(f"task: digits {TRANSFER_CLASSES}; {len(val)} val, {len(test)} test images; "
+              f"{args.epochs} epochs per arm, precision {args.precision}")
 
         print("\n1. scratch vs fine-tune vs frozen, augmentation off/on")
         rows = []
-        for arm in ARMS:
-            for augment in (False, True):
-                rows.append(run_arm(arm, augment, data, args, device, backbone_path))
-                r = rows[-1]
-                print(f"   {arm:9s} aug {'on ' if augment else 'off'}: test acc {r['test acc']:.3f} "
-                      f"({r['train s']:.1f} s)")
+        for n in args.train_images:
+            # the first n images of a seeded shuffle: the smaller set is part of the larger one
+            train = TensorDataset(*(t[:n] for t in full.tensors)) if n else full
+            data = (train, val, test)
+            for arm in ARMS:
+                for augment in (False, True):
+                    rows.append(run_arm(arm, augment, data, args, device, backbone_path))
+                    r = rows[-1]
+                    print(f"   {len(train):3d} images  {arm:9s} aug {'on ' if augment else 'off'}: "
+                          f"test acc {r['test acc']:.3f} ({r['train s']:.1f} s)")
         print(format_table([{k: v for k, v in r.items() if k != "curve"} for r in rows], floatfmt=".3f"))
 
-        print("\n2. DataLoader: one augmented epoch (loading + training step)")
+        print(f"\n2. DataLoader: one augmented epoch of {len(train)} images (loading + training step)")
         loader_rows = [time_loader(train, w, pin, args, device)
                        for w in args.workers for pin in (False, True)]
         print(format_table(loader_rows, floatfmt=".2f"))
         if device.type != "cuda":
             print("no CUDA: pin_memory is ignored, the pin_memory=True rows repeat the False ones")
 
-        print("\n3. mixed precision: the scratch arm, augmentation off")
+        print(f"\n3. mixed precision: the scratch arm, augmentation off, {len(train)} images")
         amp_rows = [run_precision(p, data, args, device) for p in args.precisions]
         print(format_table(amp_rows, floatfmt=".3f"))
     finally:
@@ -355,7 +363,7 @@ def _run(args: argparse.Namespace, device: torch.device) -> dict:
         "device": device_label(device),
         "torch": torch.__version__,
         "dry_run": args.dry_run,
-        "options": {"train_images": len(train), "epochs": args.epochs, "lr": args.lr,
+        "options": {"train_images": sorted({r["images"] for r in rows}), "epochs": args.epochs, "lr": args.lr,
                     "precision": args.precision, "image_size": args.image_size,
                     "widths": list(args.widths), "seed": args.seed},
         "pretrain_val_accuracy": None if pretrain is None else pretrain["val_accuracy"],

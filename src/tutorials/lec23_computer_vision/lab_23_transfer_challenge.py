@@ -50,6 +50,7 @@ from torch.utils.data import DataLoader
 from tutorials.core.cli import (
     add_standard_options,
     guard_run,
+    int_at_least,
     non_negative_int,
     parse_args_and_device,
     positive_float,
@@ -217,7 +218,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--head-pool", type=positive_int, default=2,
                    help="the new head reads the backbone's last feature map average-pooled to this "
                         "grid; 1: the backbone's own global pooling (default: %(default)s)")
-    p.add_argument("--image-size", type=positive_int, default=32,
+    p.add_argument("--image-size", type=int_at_least(8, "an integer >= 8 (the digits are 8x8)"), default=32,
                    help="side of the upsampled digit images (default: %(default)s)")
     p.add_argument("--precision", choices=tuple(AMP_DTYPES), default="bf16",
                    help="autocast dtype; fp16 needs CUDA (default: %(default)s)")
