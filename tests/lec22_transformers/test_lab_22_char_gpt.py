@@ -41,7 +41,7 @@ def test_throughput_and_samples(results):
     samples = results["samples"]
     assert [s["step"] for s in samples] == [10, 20]
     for s in samples:
-        assert s["text"].startswith("def ") and len(s["text"]) == 4 + 60
+        assert s["text"].startswith("def ") and len(s["text"]) == 4 + 30
     assert "--- sample at step 20 ---" in results["_stdout"]
     assert "| parameters | steps | tokens seen |" in results["_stdout"]
 

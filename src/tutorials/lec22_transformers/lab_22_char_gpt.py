@@ -279,7 +279,7 @@ def main(argv: list[str] | None = None) -> dict:
 def _run(args: argparse.Namespace, device: torch.device) -> dict:
     """The body of :func:`main`, with the options checked."""
     torch.manual_seed(args.seed)
-    sizes = {"eval_batches": 2 if args.dry_run else 20, "sample_chars": 60 if args.dry_run else 300,
+    sizes = {"eval_batches": 2 if args.dry_run else 20, "sample_chars": 30 if args.dry_run else 300,
              "warmup": max(1, min(100, args.steps // 10))}
     print(f"device: {device_label(device)} · torch {torch.__version__} · "
           f"{os.cpu_count()} CPU cores · {torch.get_num_threads()} torch threads")

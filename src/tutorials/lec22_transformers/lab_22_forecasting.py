@@ -264,7 +264,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="Adam learning rate (default: %(default)s)")
     add_standard_options(p, device="where the models train",
                          out_dir="write lab_22_2_results.json and lab_22_2_forecast.png here",
-                         dry_run="tiny models for 2 epochs, for a quick check")
+                         dry_run="tiny models for 2 epochs of batches of 64, for a quick check")
     return p
 
 
@@ -273,7 +273,7 @@ def main(argv: list[str] | None = None) -> dict:
     parser = build_parser()
     args, device = parse_args_and_device(parser, argv)  # bad values: a usage error (exit status 2)
     if args.dry_run:
-        args.epochs, args.hidden = 2, 8
+        args.epochs, args.hidden, args.batch_size = 2, 8, 64
     period = {"co2": 12, "sunspots": 11}[args.series]
     if args.window < period:
         parser.error(f"--window {args.window} is shorter than one season of {args.series} ({period} steps): "
