@@ -385,14 +385,36 @@ if __name__ == "__main__":
 # %% [markdown]
 # ## What to look for, and what to try
 #
-# * With 100 labelled images, both transfer arms start far ahead of the scratch CNN:
-#   the backbone already computes strokes and loops, and 5–9 are built from them too.
-# * The frozen arm trains 1,285 parameters (a 2 × 2 grid of 64 features → 5 classes);
-#   it learns fastest and plateaus lowest. The fine-tuned arm usually ends best.
-# * Augmentation matters most for the scratch arm, which has the most to overfit; for
-#   the frozen arm it changes little (its features are fixed).
-# * `--train-images 0` (all 538): the gap between the arms closes. Transfer learning
-#   is most valuable when labels are scarce.
-# * On a GPU, `--precisions fp32,bf16,fp16` and `--workers 0,2,4,8`: the loader, not
-#   the tiny model, is then the bottleneck, and more workers help until the
-#   augmentation keeps up.
+# * With 25 labelled images, the frozen backbone is far ahead of the scratch CNN: the
+#   backbone already computes strokes and loops, 5–9 are built from them too, and a
+#   1,285-parameter head cannot overfit 25 images the way 24,693 parameters do.
+# * With 100 images the arms end within a few test images of each other (one of the
+#   179 test images is 0.56 points): on a task this easy the scratch CNN catches up.
+#   Transfer learning is most valuable when labels are scarce.
+# * Augmentation did not help in 15 epochs: random shifts and rotations make the
+#   training set harder to fit, and pay off over longer training or with larger models.
+#   Try `--epochs 60`.
+# * On a CPU, loader workers compete with the training step for the same cores, and
+#   each epoch starts them again; with data already in memory `num_workers=0` wins.
+#   On a GPU, `--workers 0,2,4,8`: the augmentation then is the bottleneck and workers
+#   help until it keeps up; `--precisions fp32,bf16,fp16` adds the GradScaler path.
+
+# %% [markdown]
+# ## A recorded run
+#
+# `python -m tutorials.lec23_computer_vision.lab_23_cnn_vs_transfer --device cpu --out-dir ...`
+# with the defaults (`OMP_NUM_THREADS=1`), on a 2-core x86-64 CPU shared with other
+# jobs, torch 2.14.1 (2026-12-02; 5.8 min wall clock on the busy machine, 34 s of CPU
+# time). Test accuracy of each arm's best checkpoint:
+#
+# | training images | augmentation | scratch | fine-tune | frozen |
+# |---|---|---|---|---|
+# | 25 | off | 0.609 | 0.687 | **0.816** |
+# | 25 | on | 0.581 | 0.642 | 0.715 |
+# | 100 | off | 0.939 | **0.955** | 0.944 |
+# | 100 | on | 0.939 | 0.922 | 0.905 |
+#
+# DataLoader, one augmented epoch of 100 images: 85 images/s with `num_workers=0`,
+# 44 with 2 workers; `pin_memory` made no difference (no CUDA). Mixed precision, the
+# scratch arm: median epoch 1.29 s in fp32 and 0.88 s under bf16 autocast, test accuracy
+# 0.939 and 0.944 (timings on a busy machine: treat them as rough).

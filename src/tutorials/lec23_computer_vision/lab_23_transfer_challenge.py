@@ -462,3 +462,23 @@ if __name__ == "__main__":
 #   accuracy drops or swings — the pretrained features are overwritten.
 # * Online: `--torchvision-weights` runs the same challenge on ImageNet ResNet-18
 #   features (grey digits repeated to three channels).
+
+# %% [markdown]
+# ## A recorded run
+#
+# `python -m tutorials.lec23_computer_vision.lab_23_transfer_challenge --device cpu --out-dir ...`
+# with the defaults, on a 2-core x86-64 CPU shared with other jobs, torch 2.14.1
+# (2026-12-02; 6 min wall clock on the busy machine, 112 s of CPU time):
+#
+# * pretraining on digits 0–4: validation accuracy 0.994 after 6 epochs;
+# * frozen backbone, 2 × 2-pooled linear head, bf16 autocast: best validation accuracy
+#   0.961 at epoch 8; **test accuracy 0.972** (179 held-out images of digits 5–9);
+#   all seven criteria PASS;
+# * fine-tuning (backbone LR 3e-4, head 2e-3, augmentation): test accuracy 0.972, early
+#   stopping not triggered in 8 epochs;
+# * ONNX export (dynamo) run in ONNX Runtime: max abs difference 6.7e-06 from PyTorch,
+#   same predictions.
+#
+# With the backbone's global pooling instead (`--head-pool 1`) the frozen stage stopped at
+# test accuracy 0.804 in an earlier run of the same settings: the challenge then fails
+# its accuracy criterion, and the table says so.
