@@ -32,8 +32,8 @@ def claims(ns, out, workdir):
     # the mini GPT and the gradient table
     assert ns["n_params"] == 216_576 and ns["per_block"] == 12 * 64**2 + 13 * 64
     g = ns["grad_norms"]
-    assert g[16, False][-1] > g[2, False][-1], "post-LN: the last block's gradient grows with depth"
-    assert g[16, True][-1] <= g[2, True][-1] * 1.05, "pre-LN: the last block's gradient does not grow"
+    assert g[12, False][-1] > g[2, False][-1], "post-LN: the last block's gradient grows with depth"
+    assert g[12, True][-1] <= g[2, True][-1], "pre-LN: the last block's gradient does not grow with depth"
     # the timing sweep is recorded output; what it means is checked here, with bounds that can fail:
     # 8x the length costs more than 8x the time (faster than linear), for both implementations
     lengths, by_hand, fused = ns["sweep"], ns["by_hand"], ns["fused"]

@@ -266,10 +266,10 @@ print("earlier positions unchanged:", torch.allclose(logits[:, :-1], logits2[:, 
 
 # --8<-- [start:ln_gradients]
 # The gradient norm of the first and the last block's weights at initialization.
-idx = torch.randint(0, 65, (8, 64), generator=torch.Generator().manual_seed(0))
+idx = torch.randint(0, 65, (4, 33), generator=torch.Generator().manual_seed(0))
 grad_norms = {}
 print("depth  post-LN first  last   pre-LN first  last")
-for depth in (2, 16):
+for depth in (2, 12):
     row = []
     for pre_norm in (False, True):
         torch.manual_seed(1)
