@@ -9,7 +9,8 @@ sampling, video, style transfer and a DCGAN), :mod:`~tutorials.lec23_computer_vi
 course's own pretrained backbone and the digits splits), the other helper modules
 (:mod:`~tutorials.lec23_computer_vision.vision_helpers` for the page's archive, boxes,
 style-transfer and GAN code and its figures, :mod:`~tutorials.lec23_computer_vision.detection_data`
-for the labs' synthetic detection images), and its labs ``lab_23_transfer_challenge``
+for the labs' synthetic detection images, :mod:`~tutorials.lec23_computer_vision.transfer` for
+the labs' training tools), and its labs ``lab_23_transfer_challenge``
 (seed 001's transfer-learning challenge), ``lab_23_cnn_vs_transfer`` (a CNN from scratch
 against transfer, augmentation, DataLoader settings, AMP) and ``lab_23_detection``
 (detection on synthetic boxes with mAP).
