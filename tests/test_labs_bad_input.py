@@ -62,6 +62,33 @@ FLAGS = {
         "--max-norm": "positive_float", "--accum-steps": "positive_int", "--min-run-time": "positive_float",
         "--threads": "positive_int", "--seed": "non_negative_int",
     },
+    "lab_22_char_gpt": {
+        "--steps": "positive_int", "--block-size": "positive_int", "--n-layer": "positive_int",
+        "--n-head": "positive_int", "--n-embd": "positive_int", "--batch-size": "positive_int",
+        "--lr": "positive_float", "--eval-every": "positive_int", "--sample-every": "positive_int",
+        "--temperature": "positive_float", "--top-k": "non_negative_int", "--seed": "non_negative_int",
+    },
+    "lab_22_forecasting": {
+        "--horizon": "positive_int", "--window": "positive_int", "--epochs": "positive_int",
+        "--hidden": "positive_int", "--batch-size": "positive_int", "--lr": "positive_float",
+        "--seed": "non_negative_int",
+    },
+    "lab_23_transfer_challenge": {
+        "--pretrain-epochs": "positive_int", "--epochs": "positive_int", "--finetune-epochs": "non_negative_int",
+        "--batch-size": "positive_int", "--lr": "positive_float", "--backbone-lr": "positive_float",
+        "--patience": "positive_int", "--threshold": "positive_float", "--head-pool": "positive_int",
+        "--image-size": "image_size", "--seed": "non_negative_int",
+    },
+    "lab_23_cnn_vs_transfer": {
+        "--pretrain-epochs": "positive_int", "--train-images": "int_list_0", "--epochs": "positive_int",
+        "--batch-size": "positive_int", "--lr": "positive_float", "--precisions": "precisions",
+        "--workers": "int_list_0", "--image-size": "image_size", "--seed": "non_negative_int",
+    },
+    "lab_23_detection": {
+        "--train-images": "positive_int", "--val-images": "positive_int", "--image-size": "image_size",
+        "--epochs": "positive_int", "--batch-size": "positive_int", "--lr": "positive_float",
+        "--score-threshold": "positive_float", "--seed": "non_negative_int",
+    },
     "lab_02_tensor_gpu_basics": {
         "--matmul-sizes": "int_list_1", "--transfer-sizes": "int_list_4x", "--min-run-time": "positive_float",
         "--cpu-threads": "non_negative_int", "--seed": "non_negative_int",

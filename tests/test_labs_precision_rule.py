@@ -22,6 +22,8 @@ CASES = {
     "lab_07_mixed_precision": ("--precisions", "fp32,fp16", "use --precisions fp32,bf16"),
     "lab_12_training_optimization": ("--amp", "fp16", "use --amp bf16 or --amp off"),
     "lab_02_tensor_gpu_basics": ("--amp", "fp16", "use --amp bf16 or --amp off"),
+    "lab_23_transfer_challenge": ("--precision", "fp16", "use --precision bf16 or fp32"),
+    "lab_23_cnn_vs_transfer": ("--precisions", "fp32,fp16", "use --precisions fp32,bf16"),
 }
 
 
