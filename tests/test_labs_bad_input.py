@@ -62,6 +62,12 @@ FLAGS = {
         "--max-norm": "positive_float", "--accum-steps": "positive_int", "--min-run-time": "positive_float",
         "--threads": "positive_int", "--seed": "non_negative_int",
     },
+    "lab_21_finetune_sentiment": {
+        "--train-size": "positive_int", "--test-size": "positive_int", "--epochs": "positive_int",
+        "--scratch-epochs": "positive_int", "--max-length": "image_size", "--lr": "positive_float",
+        "--batch-size": "positive_int", "--vocab-size": "positive_int", "--threads": "non_negative_int",
+        "--seed": "non_negative_int",
+    },
     "lab_22_char_gpt": {
         "--steps": "positive_int", "--block-size": "positive_int", "--n-layer": "positive_int",
         "--n-head": "positive_int", "--n-embd": "positive_int", "--batch-size": "positive_int",
@@ -74,8 +80,9 @@ FLAGS = {
         "--seed": "non_negative_int",
     },
     "lab_23_transfer_challenge": {
-        "--pretrain-epochs": "positive_int", "--epochs": "positive_int", "--finetune-epochs": "non_negative_int",
-        "--batch-size": "positive_int", "--lr": "positive_float", "--backbone-lr": "positive_float",
+        "--pretrain-epochs": "positive_int", "--epochs": "positive_int",
+        "--finetune-epochs": "non_negative_int", "--batch-size": "positive_int", "--lr": "positive_float",
+        "--backbone-lr": "positive_float",
         "--patience": "positive_int", "--threshold": "positive_float", "--head-pool": "positive_int",
         "--image-size": "image_size", "--seed": "non_negative_int",
     },
