@@ -240,7 +240,7 @@ class MiniGPT(nn.Module):
         self.head = nn.Linear(dim, vocab, bias=False)
 
     def forward(self, idx):  # idx: (B, L) token ids
-        x = self.tokens(idx) + self.positions(torch.arange(idx.size(1)))  # (B, L, E)
+        x = self.tokens(idx) + self.positions(torch.arange(idx.size(1), device=idx.device))  # (B, L, E)
         for block in self.blocks:
             x = block(x)  # (B, L, E) all the way
         return self.head(self.ln_f(x))  # (B, L, vocab): next-token logits at every position
@@ -384,7 +384,8 @@ class Seq2SeqAttention(nn.Module):
         self.out = nn.Linear(2 * hidden, vocab)
 
     def embed_at(self, tokens, start=0):  # (B, T) -> (B, T, hidden): token + position
-        return self.embed(tokens) + self.position(torch.arange(start, start + tokens.size(1)))
+        positions = torch.arange(start, start + tokens.size(1), device=tokens.device)
+        return self.embed(tokens) + self.position(positions)
 
     def forward(self, src, tgt_in, state=None, start=0):
         enc, h = self.encoder(self.embed_at(src))  # enc: (B, S, hidden), h: (1, B, hidden)
@@ -395,7 +396,7 @@ class Seq2SeqAttention(nn.Module):
 
     @torch.no_grad()
     def generate(self, src, bos=10):  # greedy decoding, one token at a time
-        token, state, result, maps = torch.full((src.size(0), 1), bos), None, [], []
+        token, state, result, maps = torch.full((src.size(0), 1), bos, device=src.device), None, [], []
         for t in range(src.size(1)):
             logits, weights, state = self(src, token, state, start=t)
             token = logits.argmax(-1)  # (B, 1)

@@ -361,6 +361,7 @@ if __name__ == "__main__":
 #   nonsense to repeating the most common lines.
 # * `--block-size 32` vs 256: a short context cannot close the brackets it opened.
 # * Double `--n-embd` at the same steps: more parameters learn faster per step but
-#   cost tokens/s; on a GPU (`--device cuda`) the throughput is tens of times higher.
+#   cost tokens/s; compare the tokens/s on a GPU (`--device cuda`), where the recorded
+#   run above was not measured.
 # * `STDLIB_MODULES` lists the files; put your own list in `stdlib_corpus(...)`, or
 #   pass `--text-file`.
