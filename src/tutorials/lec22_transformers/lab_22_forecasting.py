@@ -12,8 +12,9 @@
 #      neighbours (526 months). A rising trend plus a 12-month cycle.
 #    * `sunspots`: yearly sunspot activity, 1700-2008, complete. A cycle of about 11
 #      years whose length and height vary: much harder to forecast.
-# 2. **The split is by time**: the first 70 % trains, the next 15 % validates (early
-#    stopping keeps the best epoch), the last 15 % tests. The normalisation's mean and
+# 2. **The split is by time**: the first 70 % trains, the next 15 % validates (every
+#    epoch runs; the weights of the epoch with the lowest validation error are kept),
+#    the last 15 % tests. The normalisation's mean and
 #    standard deviation come from the training span only.
 # 3. **The baselines**: *naive* repeats the last value; *seasonal naive* repeats the
 #    last season (12 months; 11 years for sunspots).
@@ -46,9 +47,9 @@
 #
 # On this series both networks beat both baselines on both metrics, and the LSTM, with a
 # quarter of the Transformer's parameters, beats the Transformer. The seasonal-naive
-# forecast has the right shape but sits one year's rise (about 1.5 ppm) below the truth:
+# forecast has the right shape but sits one year's rise (1.7 ppm on average) below the truth:
 # it cannot see the trend, which is why its error is flat across the horizon, while the
-# naive forecast is right one month ahead and worst six months ahead, at the opposite
+# naive forecast is closest one month ahead and worst six months ahead, at the opposite
 # phase of the cycle. The baselines' numbers are exact (no training); the networks' move
 # a little with the seed and the machine.
 
@@ -189,8 +190,9 @@ def verdict(rows: list[dict]) -> list[str]:
 #
 # Left: the last part of the series and, from the start of the test span, one
 # forecast every `--horizon` steps (non-overlapping, so each month is forecast once).
-# Right: the test MAE by step ahead; errors grow with the distance from the last
-# observation.
+# Right: the test MAE by step ahead, how each forecaster's error changes with the
+# distance from the last observation (in the recorded co2 run the seasonal-naive error
+# is flat and the naive one peaks half a season ahead).
 
 # %%
 def plot(data: dict, forecasts: dict, horizon: int, path: Path | None):
