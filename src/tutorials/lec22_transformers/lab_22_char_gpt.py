@@ -15,7 +15,8 @@
 #    repetition to learn from in minutes. Each file's last 10 % is the validation text.
 # 2. **The model**: token and position embeddings, pre-LayerNorm blocks whose attention
 #    is `F.scaled_dot_product_attention(..., is_causal=True)`, and an output layer
-#    tied to the token embedding. Lecture 22 builds each piece by hand.
+#    tied to the token embedding. Section 4 of Lecture 22 builds the same kind of model
+#    by hand (without the weight tying).
 # 3. **Training**: AdamW with warm-up and cosine decay; train and validation loss
 #    every `--eval-every` steps, samples every `--sample-every` steps, and the
 #    training throughput in tokens per second.
