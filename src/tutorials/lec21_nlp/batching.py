@@ -40,10 +40,11 @@ def train_bpe(texts: Iterable[str], vocab_size: int = 2000, min_frequency: int =
     ``[CLS] ... [SEP]``. A piece that continues a word starts with ``##`` (as in BERT's
     WordPiece), so that ``decode`` can put the spaces back.
 
-    Training is not reproducible to the last merge: pairs with equal counts are merged
-    in an order that changes from run to run (the library's hash maps), so the rarest
-    merges and the ids of learned tokens may differ between two trainings on the same
-    text. Save a trained tokenizer (``tok.save(path)``) and load it when ids must match.
+    Training is not reproducible: the ids of the ``##`` pieces are handed out in the
+    order of a hash map, which changes from run to run, and ties between pairs of equal
+    count are broken by those ids, so the ids of learned tokens and the rarest merges may
+    differ between two trainings on the same text. Save a trained tokenizer
+    (``tok.save(path)``) and load it when ids must match.
 
     Args:
         texts: the training texts.

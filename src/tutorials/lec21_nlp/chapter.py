@@ -205,7 +205,7 @@ print(f"{sum(p.numel() for p in tiny_bert.parameters())} parameters, loss {out.l
 # --8<-- [start:minilm]
 from tutorials.lec21_nlp.hf_encoder import load_minilm, mean_pool
 
-minilm_tokenizer, minilm = load_minilm()  # local files, HF_HUB_OFFLINE=1 while loading
+minilm_tokenizer, minilm = load_minilm()  # from_pretrained(folder, local_files_only=True)
 print(type(minilm_tokenizer).__name__, type(minilm).__name__,
       f"{sum(p.numel() for p in minilm.parameters()):,} parameters")
 wp = minilm_tokenizer("An unpredictable, wonderfully acted thriller.")

