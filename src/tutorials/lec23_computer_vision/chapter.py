@@ -496,7 +496,7 @@ class Discriminator(nn.Module):
 
 
 def dcgan_init(m):
-    """DCGAN's initialisation: weights N(0, 0.02); BN scale N(1, 0.02), shift 0."""
+    """DCGAN's initialisation: weights N(0, 0.02) (the paper); BN scale N(1, 0.02), shift 0 (its code)."""
     if isinstance(m, (nn.Conv2d, nn.ConvTranspose2d)):
         nn.init.normal_(m.weight, 0.0, 0.02)
     elif isinstance(m, nn.BatchNorm2d):

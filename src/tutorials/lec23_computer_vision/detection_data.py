@@ -16,8 +16,9 @@ and mask, so nothing has to be downloaded or labelled by hand.
   images and targets of a batch as lists (the images could differ in size).
 * :func:`average_precision` and :func:`mean_average_precision` score detections the
   way PASCAL VOC (2010 and later) does at an IoU threshold of 0.5: detections of a
-  class sorted by score over the whole set, each matched to the unmatched ground-truth
-  box it overlaps most, precision made monotone, area under the precision-recall steps.
+  class sorted by score over the whole set, each matched to the ground-truth box it
+  overlaps most (a box already taken makes it a false positive), precision made
+  monotone, area under the precision-recall steps.
 * :func:`draw_detections` draws predicted and true boxes on an image with
   ``torchvision.utils.draw_bounding_boxes``.
 

@@ -128,8 +128,9 @@ def run_arm(arm: str, augment: bool, data, args, device, backbone_path: Path) ->
 # for each `num_workers` × `pin_memory`. Augmentation runs per image in the
 # loader's workers; `pin_memory=True` puts batches in page-locked memory so that a
 # copy to a CUDA device can be asynchronous (`.to(device, non_blocking=True)`). On a
-# CPU there is no such copy and the loader ignores the flag: the two rows measure
-# the same thing, and their difference is the noise of the measurement.
+# CPU there is no such copy, so the lab passes the flag only on CUDA (without an
+# accelerator the `DataLoader` would warn and ignore it): the two rows measure the
+# same thing, and their difference is the noise of the measurement.
 
 # %%
 def time_loader(train: TensorDataset, workers: int, pin: bool, args, device) -> dict:
@@ -162,9 +163,10 @@ def time_loader(train: TensorDataset, workers: int, pin: bool, args, device) -> 
 #
 # The scratch arm again, with augmentation off, under each precision: the time per
 # epoch and the test accuracy. On a CPU, bfloat16 autocast helps only where the CPU
-# has native bf16 instructions (AVX-512 BF16, AMX); elsewhere the conversions can
-# make it *slower* than float32. On a recent GPU, bf16 and fp16 autocast run the
-# convolutions on tensor cores. fp16 (CUDA only) adds the `GradScaler`.
+# has native bf16 instructions (AVX-512 BF16, AMX; the CPU of the recorded run below
+# has AVX-512 BF16); elsewhere the conversions can make it *slower* than float32.
+# On a recent GPU, bf16 and fp16 autocast run the convolutions on tensor cores. fp16
+# (CUDA only) adds the `GradScaler`.
 
 # %%
 def run_precision(precision: str, data, args, device) -> dict:

@@ -6,7 +6,8 @@
 # a **learning-rate schedule** and **mixed precision**, keep the **best checkpoint**
 # by validation accuracy, and reach **more than 85 % accuracy** on held-out images.
 # The lab then checks each of the challenge's evaluation criteria itself and prints
-# a pass/fail table:
+# a pass/fail table (the third row is the lab's own addition; the others are the
+# seed's six criteria):
 #
 # | criterion | how the lab checks it |
 # |---|---|
@@ -16,7 +17,11 @@
 # | training uses mixed precision | the logits of the training forward pass have autocast's dtype |
 # | the learning rate decreases per the schedule | the LR of each epoch equals the schedule's and falls |
 # | the best checkpoint is saved | it reloads (`weights_only=True`) and gives its recorded val accuracy |
-# | accuracy meets the threshold | test-split accuracy of the best checkpoint > `--threshold` |
+# | accuracy meets the threshold | test-split accuracy of the best checkpoint > `--threshold` (1) |
+#
+# (1) The seed says *validation* accuracy; but the best checkpoint is chosen on the
+# validation split, so its accuracy there is biased upwards: the untouched test split
+# is the stricter, honest measure.
 #
 # **The pretrained backbone.** Torchvision's ImageNet weights cannot be downloaded on
 # the machines this course is tested on, so the lab pretrains its own: the chapter's
@@ -28,7 +33,7 @@
 # ImageNet ResNet-18 with `--torchvision-weights` (it downloads about 45 MB).
 #
 # **Stretch goals** (part 3): fine-tuning with differential learning rates (the
-# backbone unfrozen with a 10-100× smaller LR than the head), data augmentation,
+# backbone unfrozen with a smaller LR than the head: 3e-4 against 2e-3 by default), data augmentation,
 # training curves, early stopping on the validation loss, and export to ONNX with a
 # parity check in ONNX Runtime.
 #
@@ -455,8 +460,9 @@ if __name__ == "__main__":
 # ## What to look for, and what to try
 #
 # * The frozen stage trains 1,285 numbers (256 × 5 + 5). That it reaches the threshold
-#   at all says the features learned on digits 0–4 separate 5–9 too; fine-tuning
-#   then adds a few points.
+#   at all says the features learned on digits 0–4 separate 5–9 too; in the recorded
+#   run fine-tuning added nothing on the test split (0.972 both times): with 538
+#   training images the frozen features are already good enough.
 # * Break a criterion on purpose: load the checkpoint with a misspelled key and
 #   `strict=False` (the weights criterion fails), forget `model.features.eval()` in
 #   `fit` (the backbone's batch-norm statistics move: "stays frozen" fails although no
