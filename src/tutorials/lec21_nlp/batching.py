@@ -10,11 +10,15 @@ from __future__ import annotations
 
 import random
 from collections.abc import Iterable, Iterator, Sequence
+from typing import TYPE_CHECKING
 
 import torch
 from torch import Tensor
 from torch.nn.utils.rnn import pad_sequence
 from torch.utils.data import Sampler
+
+if TYPE_CHECKING:
+    from tokenizers import Tokenizer
 
 __all__ = [
     "BucketBatchSampler",
@@ -31,7 +35,7 @@ __all__ = [
 SPECIAL_TOKENS = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
 
 
-def train_bpe(texts: Iterable[str], vocab_size: int = 2000, min_frequency: int = 2):
+def train_bpe(texts: Iterable[str], vocab_size: int = 2000, min_frequency: int = 2) -> Tokenizer:
     """Train a byte-pair-encoding tokenizer with Hugging Face ``tokenizers`` on ``texts``.
 
     Lower-cases and strips accents, splits on whitespace and punctuation, learns merges
@@ -71,7 +75,7 @@ def train_bpe(texts: Iterable[str], vocab_size: int = 2000, min_frequency: int =
     return tok
 
 
-def load_wordpiece(path: str | None = None):
+def load_wordpiece(path: str | None = None) -> Tokenizer:
     """The WordPiece tokenizer of all-MiniLM-L6-v2, read with ``tokenizers`` from its ``tokenizer.json``.
 
     A trained tokenizer saved to a file gives the same ids on every machine and in every
@@ -101,7 +105,7 @@ def load_wordpiece(path: str | None = None):
     return tok
 
 
-def encode_texts(tokenizer, texts: Sequence[str], max_length: int | None = None) -> list[Tensor]:
+def encode_texts(tokenizer: Tokenizer, texts: Sequence[str], max_length: int | None = None) -> list[Tensor]:
     """Token ids of each text as a 1-D ``LongTensor`` (no padding), cut to ``max_length``.
 
     Args:

@@ -13,9 +13,13 @@ from __future__ import annotations
 import contextlib
 import os
 from collections.abc import Iterator, Sequence
+from typing import TYPE_CHECKING
 
 import torch
 from torch import Tensor, nn
+
+if TYPE_CHECKING:
+    from transformers import BertModel, PreTrainedTokenizerBase
 
 __all__ = ["EncoderClassifier", "embed_texts", "load_minilm", "mean_pool", "offline_hub",
            "quiet_transformers"]
@@ -52,7 +56,7 @@ def quiet_transformers() -> None:
     transformers.logging.disable_progress_bar()
 
 
-def load_minilm(path: str | os.PathLike | None = None):
+def load_minilm(path: str | os.PathLike | None = None) -> tuple[PreTrainedTokenizerBase, BertModel]:
     """The all-MiniLM-L6-v2 tokenizer and encoder, from local files only.
 
     Args:

@@ -14,7 +14,7 @@ All three take ``(ids (B, T), lengths (B,))`` with padding id 0 and return logit
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 
 import torch
 import torch.nn.functional as F
@@ -115,7 +115,7 @@ def accuracy(model: nn.Module, batches: Iterable[tuple[Tensor, Tensor, Tensor]],
 
 def train_classifier(model: nn.Module, batches: Sequence | Iterable, epochs: int = 1, lr: float = 1e-3,
                      device: torch.device | str = "cpu", weight_decay: float = 0.0,
-                     set_epoch=None) -> dict:
+                     set_epoch: Callable[[int], object] | None = None) -> dict:
     """Train with AdamW and cross-entropy; return the loss after each epoch and the time taken.
 
     Args:

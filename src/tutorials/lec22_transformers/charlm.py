@@ -27,6 +27,7 @@ import hashlib
 import math
 import sysconfig
 import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -278,7 +279,8 @@ class CharGPT(nn.Module):
         """Parameters, the tied matrix counted once (``parameters()`` yields it once)."""
         return sum(p.numel() for p in self.parameters())
 
-    def forward(self, idx: torch.Tensor, targets: torch.Tensor | None = None):
+    def forward(self, idx: torch.Tensor,
+                targets: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor | None]:
         """Logits for the next character at every position, and the loss if ``targets`` are given.
 
         Args:
@@ -395,7 +397,9 @@ def generate(model: CharGPT, idx: torch.Tensor, max_new_tokens: int, temperature
     return idx
 
 
-def tokens_per_second(step, batches, device: torch.device | str = "cpu") -> float:
+def tokens_per_second(step: Callable[[torch.Tensor, torch.Tensor], object],
+                      batches: Sequence[tuple[torch.Tensor, torch.Tensor]],
+                      device: torch.device | str = "cpu") -> float:
     """Training throughput: tokens of ``batches`` divided by the seconds ``step`` took on them.
 
     Args:

@@ -225,7 +225,8 @@ def load_checkpoint(model: nn.Module, path: str | Path) -> dict:
 
 
 def fit(model: nn.Module, train_loader: DataLoader, val_loader: DataLoader, *,
-        optimizer: torch.optim.Optimizer, scheduler, epochs: int, device: torch.device,
+        optimizer: torch.optim.Optimizer, scheduler: torch.optim.lr_scheduler.LRScheduler | None,
+        epochs: int, device: torch.device,
         precision: str = "fp32", checkpoint: str | Path | None = None, patience: int | None = None,
         log: Callable[[str], None] | None = None) -> dict:
     """Train for up to ``epochs``; keep the best checkpoint by validation accuracy.
