@@ -387,12 +387,14 @@ def test_build_makes_code_blocks_and_tables_focusable():
     assert fix('<p>inline <code>x</code></p>') == '<p>inline <code>x</code></p>'
     notebook = '<div class="highlight-ipynb hl-python"><pre><span class="k">def</span></pre></div>'
     assert fix(notebook).startswith('<div class="highlight-ipynb hl-python" tabindex="0"><pre>')
+    markdown_cell = '<div class="highlight"><pre><span></span>a long line of sampled text\n</pre></div>'
+    assert fix(markdown_cell) == markdown_cell.replace("<pre>", '<pre tabindex="0">')
     table = "<p>a</p><table><tr><td><table><tr><td>1</td></tr></table></td></tr></table><p>b</p>"
     assert fix(table) == ('<p>a</p><div class="course-scroll" tabindex="0"><table><tr><td><table><tr>'
                           "<td>1</td></tr></table></td></tr></table></div><p>b</p>")
     dataframe = '<table class="dataframe"><tr><td>1</td></tr></table>'
     assert fix(dataframe) == dataframe, "tables with a class are not Material's to wrap: left alone"
-    once = fix(highlighted + table + notebook)
+    once = fix(highlighted + table + notebook + markdown_cell)
     assert fix(once) == once, "idempotent"
 
 

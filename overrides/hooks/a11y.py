@@ -9,6 +9,8 @@ in the HTML the build writes, not from a script:
   re-evaluates this attribute after load: it keeps it where the block overflows on a
   device with hover and removes it elsewhere.
 * mkdocs-jupyter's code cells: the ``<div class="highlight-ipynb">`` that scrolls.
+* fenced blocks in a notebook's Markdown cells (nbconvert writes ``<div class="highlight">
+  <pre>`` with no ``<code>``): the ``<pre>`` itself scrolls.
 * Tables without attributes (Markdown tables, mkdocstrings' parameter tables: the ones
   Material styles and wraps): wrapped in ``<div class="course-scroll" tabindex="0">``,
   which ``docs/stylesheets/extra.css`` makes the scroll container (Material's script
@@ -29,6 +31,7 @@ from mkdocs.plugins import event_priority
 # Pygments' line-number anchor holder; some renderers omit it).
 _PRE_CODE = re.compile(r"(<pre\b[^>]*>\s*(?:<span></span>)?)<code\b(?![^>]*\btabindex=)")
 _IPYNB_CODE = re.compile(r'<div class="(highlight-ipynb\b[^"]*)"(?![^>]*\btabindex=)')
+_BARE_PRE = re.compile(r'(<div class="highlight">\s*)<pre>(?!\s*(?:<span></span>)?\s*<code\b)')
 _TABLE_TAG = re.compile(r"<table\b[^>]*>|</table\s*>", re.IGNORECASE)
 _SCROLL_OPEN = '<div class="course-scroll" tabindex="0">'
 
@@ -61,6 +64,7 @@ def focusable_scroll_regions(html: str) -> str:
     """The page's HTML with its code blocks and tables reachable by keyboard."""
     html = _PRE_CODE.sub(r'\1<code tabindex="0"', html)
     html = _IPYNB_CODE.sub(r'<div class="\1" tabindex="0"', html)
+    html = _BARE_PRE.sub(r'\1<pre tabindex="0">', html)
     return _focusable_tables(html)
 
 
