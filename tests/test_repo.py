@@ -89,3 +89,16 @@ def test_ruff_check_is_clean():
         cwd=ROOT, capture_output=True, text=True,
     )
     assert out.returncode == 0, f"ruff check src tests failed:\n{out.stdout}{out.stderr}"
+
+
+def test_pages_use_no_latex_math():
+    """The site has no math renderer (MathJax/KaTeX would be fetched from a CDN): LaTeX shows raw."""
+    import re
+
+    offenders = []
+    for page in sorted((ROOT / "docs").rglob("*.md")):
+        text = re.sub(r"```.*?```", "", page.read_text(encoding="utf-8"), flags=re.S)  # code may hold $
+        for line in text.splitlines():
+            if "$$" in line or re.search(r"\\(frac|sum|sqrt|text|operatorname)\{", line):
+                offenders.append(f"{page.relative_to(ROOT)}: {line.strip()[:80]}")
+    assert not offenders, "write formulas as text or in a ```text block:\n" + "\n".join(offenders)
