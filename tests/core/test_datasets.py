@@ -62,3 +62,14 @@ def test_cifar10_reader_on_a_local_archive(tmp_path, monkeypatch):
 def test_cifar10_missing_folder_is_a_clear_error(tmp_path):
     with pytest.raises(FileNotFoundError, match="no cifar-10-batches-py/ folder"):
         cifar10_images(tmp_path)
+
+
+def test_digits_read_without_sklearn_are_sklearns_digits():
+    """The CSV read directly is load_digits' data: 1,797 scans, its class counts and pixel sum."""
+    from tutorials.core.datasets import digits_arrays
+
+    pixels, target = digits_arrays()
+    assert pixels.shape == (1797, 64) and pixels.min() == 0 and pixels.max() == 16
+    assert target.tolist()[:10] == list(range(10))
+    assert [int((target == d).sum()) for d in range(10)] == [178, 182, 177, 183, 181, 182, 181, 179, 174, 180]
+    assert int(pixels.sum()) == 561718

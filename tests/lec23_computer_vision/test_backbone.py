@@ -24,17 +24,6 @@ def test_digits_images_shape_and_normalisation():
         digits_images(size=4)
 
 
-def test_digits_read_without_sklearn_are_sklearns_digits():
-    """The CSV read directly is load_digits' data: 1,797 scans, its class counts and pixel sum."""
-    from tutorials.lec23_computer_vision.backbone import _digits_arrays
-
-    pixels, target = _digits_arrays()
-    assert pixels.shape == (1797, 64) and pixels.min() == 0 and pixels.max() == 16
-    assert target.tolist()[:10] == list(range(10))
-    assert [int((target == d).sum()) for d in range(10)] == [178, 182, 177, 183, 181, 182, 181, 179, 174, 180]
-    assert int(pixels.sum()) == 561718
-
-
 def test_split_digits_disjoint_remapped_and_seeded():
     train, val, test = split_digits(TRANSFER_CLASSES, seed=0, size=8)
     total = len(train) + len(val) + len(test)

@@ -1,12 +1,14 @@
 """Small real image datasets as tensors, without a download.
 
-Introduced in Lecture 5; also used by Lectures 12, 22.
+Introduced in Lecture 5; also used by Lectures 12, 22, 23.
 
 :func:`digits_images` turns scikit-learn's handwritten digits (1,797 real 8×8
 grayscale scans that ship with the package) into image tensors shaped like a
 small colour dataset: upsampled to ``size``×``size``, repeated to 3 channels and
 standardized with the training split's statistics. That is enough for a CNN built
 for CIFAR-sized inputs to learn something real in seconds on a CPU.
+
+:func:`digits_arrays` reads the scans once per process, without importing scikit-learn.
 
 :func:`digits_split` gives the same scans as flat 64-pixel vectors in [0, 1], the
 input of the small MLPs of the training chapters and labs.
@@ -29,13 +31,36 @@ Examples:
 
 from __future__ import annotations
 
+import functools
 from pathlib import Path
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch.utils.data import TensorDataset
 
-__all__ = ["cifar10_images", "digits_images", "digits_split"]
+__all__ = ["cifar10_images", "digits_arrays", "digits_images", "digits_split"]
+
+
+@functools.cache
+def digits_arrays() -> tuple[np.ndarray, np.ndarray]:
+    """The 1,797 digits as ``(N, 64)`` float64 pixels 0-16 and ``(N,)`` int64 labels, read once per process.
+
+    ``sklearn.datasets.load_digits`` reads them from ``sklearn/datasets/data/digits.csv.gz``
+    (64 pixels and the label per row); reading that file directly skips importing
+    scikit-learn (about 2 s, which the short lab runs feel). Falls back to ``load_digits``.
+    """
+    import importlib.util
+
+    spec = importlib.util.find_spec("sklearn")  # locates the package without importing it
+    csv = Path(spec.submodule_search_locations[0]) / "datasets" / "data" / "digits.csv.gz" if spec else None
+    if csv is not None and csv.is_file():
+        data = np.loadtxt(csv, delimiter=",")
+        return data[:, :-1], data[:, -1].astype(np.int64)
+    from sklearn.datasets import load_digits
+
+    digits = load_digits()
+    return digits.data, digits.target
 
 
 def _standardize(train: torch.Tensor, test: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -61,17 +86,15 @@ def digits_images(size: int = 32, channels: int = 3, test_fraction: float = 0.2,
     Raises:
         ValueError: an argument is out of range.
     """
-    from sklearn.datasets import load_digits
-
     if size < 8:
         raise ValueError(f"size must be at least 8 (the digits are 8×8), got {size}")
     if channels not in (1, 3):
         raise ValueError(f"channels must be 1 or 3, got {channels}")
     if not 0.0 < test_fraction < 1.0:
         raise ValueError(f"test_fraction must be between 0 and 1, got {test_fraction}")
-    digits = load_digits()
-    images = torch.tensor(digits.images, dtype=torch.float32).unsqueeze(1) / 16.0
-    labels = torch.tensor(digits.target, dtype=torch.int64)
+    pixels, target = digits_arrays()
+    images = torch.tensor(pixels, dtype=torch.float32).reshape(-1, 1, 8, 8) / 16.0
+    labels = torch.tensor(target, dtype=torch.int64)
     if size != 8:  # (N, 1, 8, 8) -> (N, 1, size, size)
         images = F.interpolate(images, size=(size, size), mode="bilinear", align_corners=False)
     images = images.repeat(1, channels, 1, 1)  # grey -> "RGB" with equal channels
@@ -94,11 +117,9 @@ def digits_split(seed: int = 0) -> tuple[torch.Tensor, torch.Tensor, torch.Tenso
     Args:
         seed: seed of the split's permutation.
     """
-    from sklearn.datasets import load_digits
-
-    d = load_digits()
-    x = torch.tensor(d.data, dtype=torch.float32) / 16.0  # (1797, 64)
-    y = torch.tensor(d.target, dtype=torch.long)
+    pixels, target = digits_arrays()
+    x = torch.tensor(pixels, dtype=torch.float32) / 16.0  # (1797, 64)
+    y = torch.tensor(target, dtype=torch.long)
     perm = torch.randperm(len(x), generator=torch.Generator().manual_seed(seed))
     n_val = len(x) // 5
     val, train = perm[:n_val], perm[n_val:]

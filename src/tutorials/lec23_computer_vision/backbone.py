@@ -30,7 +30,6 @@ Examples:
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -38,6 +37,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
+
+from tutorials.core.datasets import digits_arrays
 
 __all__ = [
     "DIGITS_MEAN",
@@ -79,35 +80,12 @@ def digits_images(size: int = 32) -> tuple[torch.Tensor, torch.Tensor]:
     """
     if size < 8:
         raise ValueError(f"size must be at least 8 (the digits are 8×8), got {size}")
-    pixels, target = _digits_arrays()
+    pixels, target = digits_arrays()
     images = torch.tensor(pixels, dtype=torch.float32).reshape(-1, 1, 8, 8) / 16.0
     if size != 8:
         images = F.interpolate(images, size=(size, size), mode="bilinear", align_corners=False)
     labels = torch.tensor(target, dtype=torch.int64)
     return (images - DIGITS_MEAN) / DIGITS_STD, labels
-
-
-@functools.cache
-def _digits_arrays():
-    """The 1,797 digits as ``(N, 64)`` pixels 0-16 and ``(N,)`` labels, read once per process.
-
-    ``sklearn.datasets.load_digits`` reads them from ``sklearn/datasets/data/digits.csv.gz``
-    (64 pixels and the label per row); reading that file directly skips importing
-    scikit-learn (about 2 s, which the short lab runs feel). Falls back to ``load_digits``.
-    """
-    import importlib.util
-
-    import numpy as np
-
-    spec = importlib.util.find_spec("sklearn")  # locates the package without importing it
-    csv = Path(spec.submodule_search_locations[0]) / "datasets" / "data" / "digits.csv.gz" if spec else None
-    if csv is not None and csv.is_file():
-        data = np.loadtxt(csv, delimiter=",")
-        return data[:, :-1], data[:, -1].astype(np.int64)
-    from sklearn.datasets import load_digits
-
-    digits = load_digits()
-    return digits.data, digits.target
 
 
 def split_digits(classes: Sequence[int] = TRANSFER_CLASSES, seed: int = 0, val_fraction: float = 0.2,
