@@ -163,7 +163,7 @@ image, label = train_set[1]
 print(len(train_set), len(test_set), train_set.data.shape, train_set.data.dtype)
 print(type(image).__name__, image.size, label, train_set.classes[label])
 
-DOWNLOAD_REAL_CIFAR = False  # online? set True: 163 MB once, into ./data
+DOWNLOAD_REAL_CIFAR = False  # online? set True: about 170 MB once, into ./data
 if DOWNLOAD_REAL_CIFAR:
     real = CIFAR10("data", train=True, download=True)  # checks the real md5s
 # --8<-- [end:cifar_read]
