@@ -15,6 +15,7 @@ os.environ.setdefault("NO_MKDOCS_2_WARNING", "1")
 _cache = Path(__file__).resolve().parents[1] / ".cache"
 os.environ.setdefault("TORCHINDUCTOR_CACHE_DIR", str(_cache / "inductor"))
 os.environ.setdefault("TORCH_EXTENSIONS_DIR", str(_cache / "torch_extensions"))
+os.environ.setdefault("TUTORIALS_CPP_CACHE", str(_cache / "cpp"))  # tutorials.core.cpp_build
 
 import docs_support  # noqa: E402
 from tutorials._book import blocks, layout, stamps  # noqa: E402
