@@ -1,0 +1,442 @@
+"""Build a small C++ program against the installed torch wheel, cached, with or without CMake.
+
+Introduced in Lecture 8; also used by Lecture 11.
+
+Two routes lead to a libtorch program:
+
+* **g++ directly** (:func:`build_program`), the route the course runs everywhere. It
+  needs only a C++ compiler: the headers and libraries come from the wheel
+  (``torch/include``, ``torch/lib``, the same folders as
+  ``torch.utils.cpp_extension.include_paths()`` and ``library_paths()``), the code is
+  compiled as C++20 (today's headers reject C++17) with the wheel's
+  ``-D_GLIBCXX_USE_CXX11_ABI`` value, linked with ``-ltorch -ltorch_cpu -lc10`` and an
+  rpath to ``torch/lib``, so the binary runs with no ``LD_LIBRARY_PATH``. The binary is
+  cached under :func:`cache_dir` by a hash of the sources, the flags, the torch version
+  and the compiler's version: the second call with the same inputs does not compile.
+* **CMake** (:func:`cmake_support`, :func:`cmake_build`), the route a real project
+  uses: ``find_package(Torch)`` with ``CMAKE_PREFIX_PATH=torch.utils.cmake_prefix_path``.
+  With a CUDA wheel (the default ``pip install torch`` on Linux) the package's
+  ``Caffe2Config.cmake`` looks for a CUDA toolkit (``nvcc``) even for a CPU-only
+  program and stops without one (GitHub's runners have none); :func:`cmake_support`
+  says whether this machine can take that route, and why not.
+
+This module does not import ``torch.utils.cpp_extension``: that import logs
+``No CUDA runtime is found`` on a CPU machine with a CUDA toolkit, and a page's
+output must not carry it.
+
+Examples:
+    >>> from tutorials.core.cpp_build import torch_compile_flags
+    >>> "-std=c++20" in torch_compile_flags()
+    True
+"""
+
+from __future__ import annotations
+
+import glob
+import hashlib
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+
+__all__ = [
+    "CMakeSupport",
+    "CppBuild",
+    "CppBuildError",
+    "CompilerNotFoundError",
+    "build_program",
+    "cache_dir",
+    "cmake_build",
+    "cmake_support",
+    "find_compiler",
+    "run_program",
+    "torch_compile_flags",
+    "torch_include_paths",
+    "torch_library_path",
+    "torch_link_flags",
+]
+
+#: The environment variable that overrides where built programs are cached.
+CACHE_ENV = "TUTORIALS_CPP_CACHE"
+#: The compilers tried, in order, after ``$CXX``.
+COMPILERS = ("g++", "c++", "clang++")
+#: How many lines of a failed compiler's output an error shows.
+TAIL_LINES = 40
+
+
+class CppBuildError(RuntimeError):
+    """A C++ build (or a built program) failed; the message holds the command's output tail."""
+
+
+class CompilerNotFoundError(CppBuildError):
+    """No C++ compiler was found on this machine."""
+
+
+@dataclass(frozen=True)
+class CppBuild:
+    """A built (or cached) program.
+
+    Attributes:
+        binary: Path of the executable.
+        cached: True when the binary came from the cache (nothing was compiled).
+        seconds: Wall time of this call (compiling, or only finding the cached binary).
+        key: The cache key: a hash of sources, flags, torch version and compiler version.
+        command: The compiler command that built (or would build) the binary.
+    """
+
+    binary: Path
+    cached: bool
+    seconds: float
+    key: str
+    command: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class CMakeSupport:
+    """Whether ``find_package(Torch)`` can work on this machine.
+
+    Attributes:
+        available: True when CMake can configure a libtorch project here.
+        reason: Why not (or what was found), in one sentence a reader can act on.
+        configure_args: ``-D`` arguments that make the configure step work here.
+    """
+
+    available: bool
+    reason: str
+    configure_args: list[str] = field(default_factory=list)
+
+
+def _torch_root() -> Path:
+    return Path(torch.__file__).resolve().parent
+
+
+def torch_include_paths() -> list[Path]:
+    """The wheel's header folders (what ``cpp_extension.include_paths()`` returns for a CPU build).
+
+    Returns:
+        ``torch/include`` and ``torch/include/torch/csrc/api/include`` (the C++ frontend).
+    """
+    root = _torch_root() / "include"
+    return [root, root / "torch" / "csrc" / "api" / "include"]
+
+
+def torch_library_path() -> Path:
+    """The wheel's library folder, ``torch/lib`` (``libtorch.so``, ``libtorch_cpu.so``, ``libc10.so``).
+
+    Returns:
+        The folder the linker searches and the binary's rpath points to.
+    """
+    return _torch_root() / "lib"
+
+
+def torch_compile_flags() -> list[str]:
+    """Compiler flags for code that includes ``<torch/torch.h>``.
+
+    Returns:
+        ``-std=c++20``, the wheel's ``_GLIBCXX_USE_CXX11_ABI`` value and the ``-I`` folders.
+    """
+    abi = int(bool(torch._C._GLIBCXX_USE_CXX11_ABI))
+    return ["-std=c++20", f"-D_GLIBCXX_USE_CXX11_ABI={abi}"] + [f"-I{p}" for p in torch_include_paths()]
+
+
+def torch_link_flags(cuda: bool = False) -> list[str]:
+    """Linker flags for a program that uses libtorch, with an rpath to the wheel's ``torch/lib``.
+
+    ``libtorch_cpu`` is linked ``--no-as-needed`` (its operators register themselves when it
+    loads, even when the program names no symbol from it), as ``TorchConfig.cmake`` does.
+
+    Args:
+        cuda: Also load ``libtorch_cuda`` (needed to run CUDA kernels, e.g. an AOTInductor
+            package compiled for a GPU); only when the wheel has it. Loading it costs
+            time, so CPU programs leave it out.
+
+    Returns:
+        The flags, to put after the sources on the command line.
+
+    Raises:
+        CppBuildError: ``cuda=True`` with a wheel that has no ``libtorch_cuda``.
+    """
+    lib = torch_library_path()
+    flags = [f"-L{lib}", f"-Wl,-rpath,{lib}"]
+    linux = sys.platform.startswith("linux")
+    if linux:
+        flags.append("-Wl,--no-as-needed")
+    flags += ["-ltorch", "-ltorch_cpu", "-lc10"]
+    if cuda:
+        if not any(lib.glob("libtorch_cuda.*")):
+            raise CppBuildError(
+                f"cuda=True, but this torch {torch.__version__} has no libtorch_cuda in {lib} "
+                "(a CPU-only wheel): build with cuda=False")
+        flags += ["-ltorch_cuda", "-lc10_cuda"]
+    if linux:
+        flags.append("-Wl,--as-needed")
+    return flags + ["-pthread"]
+
+
+def cache_dir() -> Path:
+    """Where built programs are cached.
+
+    Returns:
+        ``$TUTORIALS_CPP_CACHE`` when set (the test suite sets ``.cache/cpp``), else
+        ``$XDG_CACHE_HOME/pytorch-course/cpp`` (``~/.cache/pytorch-course/cpp``).
+    """
+    if os.environ.get(CACHE_ENV):
+        return Path(os.environ[CACHE_ENV]).expanduser()
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "pytorch-course" / "cpp"
+
+
+def find_compiler(compiler: str | None = None) -> str:
+    """The C++ compiler to use: ``compiler``, else ``$CXX``, else the first of g++, c++, clang++.
+
+    Args:
+        compiler: A name on the ``PATH`` or a path; None to search.
+
+    Returns:
+        The compiler's absolute path.
+
+    Raises:
+        CompilerNotFoundError: Nothing found; the message names what was tried and how to install one.
+    """
+    wanted = [compiler] if compiler else ([os.environ["CXX"]] if os.environ.get("CXX") else list(COMPILERS))
+    for name in wanted:
+        found = shutil.which(name)
+        if found:
+            return found
+    raise CompilerNotFoundError(
+        f"No C++ compiler found: looked for {', '.join(wanted)} on the PATH. Install one "
+        "(Debian/Ubuntu: `sudo apt-get install g++`; Fedora: `sudo dnf install gcc-c++`; "
+        "macOS: `xcode-select --install`) or point $CXX at a compiler.")
+
+
+def _compiler_version(compiler: str) -> str:
+    try:
+        done = subprocess.run([compiler, "--version"], capture_output=True, text=True, timeout=60)
+    except OSError as exc:  # pragma: no cover - found by which(), but not runnable
+        raise CompilerNotFoundError(f"The C++ compiler {compiler} could not be run: {exc}") from exc
+    return done.stdout.strip()
+
+
+def _tail(text: str, lines: int = TAIL_LINES) -> str:
+    kept = text.strip().splitlines()[-lines:]
+    return "\n".join(kept)
+
+
+def build_program(
+    sources: Sequence[str | os.PathLike[str]],
+    name: str,
+    *,
+    extra_flags: Sequence[str] = (),
+    depends: Sequence[str | os.PathLike[str]] = (),
+    link_torch: bool = True,
+    cuda: bool = False,
+    optimize: str = "-O2",
+    compiler: str | None = None,
+    cache: str | os.PathLike[str] | None = None,
+) -> CppBuild:
+    """Compile and link ``sources`` into one program, or return the cached binary.
+
+    Args:
+        sources: The ``.cpp`` files.
+        name: The program's name (a file name: letters, digits, ``_``, ``-``, ``.``).
+        extra_flags: More compiler flags (``-D...``, ``-I...``), part of the cache key.
+        depends: Headers (or other files) the sources include: their contents join the key.
+        link_torch: Compile and link against the torch wheel; False for plain C++.
+        cuda: Also link ``libtorch_cuda`` (see :func:`torch_link_flags`).
+        optimize: The optimisation flag.
+        compiler: The compiler to use (see :func:`find_compiler`).
+        cache: The cache folder; :func:`cache_dir` when None.
+
+    Returns:
+        The :class:`CppBuild`: the binary's path, whether it was cached, how long this took.
+
+    Raises:
+        FileNotFoundError: A source or a dependency does not exist.
+        ValueError: ``name`` is not a plain file name, or ``sources`` is empty.
+        CompilerNotFoundError: No C++ compiler.
+        CppBuildError: The compiler failed; the message names the sources and shows its output's tail.
+    """
+    start = time.perf_counter()
+    if not name or any(not (c.isalnum() or c in "_-.") for c in name) or name.startswith("."):
+        raise ValueError(f"name={name!r}: use a plain file name (letters, digits, _, -, .)")
+    paths = [Path(s).resolve() for s in sources]
+    deps = [Path(d).resolve() for d in depends]
+    if not paths:
+        raise ValueError(f"build_program({name!r}): no sources given")
+    for p in paths + deps:
+        if not p.is_file():
+            raise FileNotFoundError(f"C++ source {p} does not exist (building {name!r})")
+    if sys.platform == "win32":  # pragma: no cover - the course's C++ builds are for Linux and macOS
+        raise CppBuildError("build_program calls g++/clang++ and does not support MSVC; on Windows use "
+                            "the CMake route (find_package(Torch)) from a Developer Command Prompt")
+    cxx = find_compiler(compiler)
+    compile_flags = [optimize] + (torch_compile_flags() if link_torch else ["-std=c++20"]) + list(extra_flags)
+    link_flags = torch_link_flags(cuda=cuda) if link_torch else []
+
+    digest = hashlib.sha256()
+    for part in (cxx, _compiler_version(cxx), torch.__version__ if link_torch else "",
+                 str(torch_library_path()) if link_torch else "", *compile_flags, "|", *link_flags):
+        digest.update(part.encode() + b"\0")
+    for p in paths + deps:
+        digest.update(p.name.encode() + b"\0" + p.read_bytes() + b"\0")
+    key = digest.hexdigest()[:16]
+
+    folder = Path(cache) if cache is not None else cache_dir()
+    folder = folder.expanduser() / f"{name}-{key}"
+    binary = folder / name
+    command = [cxx, *compile_flags, *map(str, paths), "-o", str(binary), *link_flags]
+    if binary.is_file() and os.access(binary, os.X_OK):
+        return CppBuild(binary, True, time.perf_counter() - start, key, command)
+
+    folder.mkdir(parents=True, exist_ok=True)
+    partial = folder / f".{name}.{os.getpid()}.partial"
+    command_tmp = [*command[:command.index("-o") + 1], str(partial), *link_flags]
+    done = subprocess.run(command_tmp, capture_output=True, text=True)
+    if done.returncode != 0:
+        partial.unlink(missing_ok=True)
+        where = ", ".join(str(p) for p in paths)
+        raise CppBuildError(
+            f"{Path(cxx).name} failed to build {name!r} from {where} (exit {done.returncode}); "
+            f"the last lines of its output:\n{_tail(done.stderr + done.stdout)}")
+    os.replace(partial, binary)  # atomic: a concurrent build never sees half a binary
+    seconds = time.perf_counter() - start
+    (folder / "build.json").write_text(json.dumps(
+        {"name": name, "key": key, "command": command, "seconds": round(seconds, 2),
+         "torch": torch.__version__, "compiler": _compiler_version(cxx).splitlines()[0]}, indent=1))
+    return CppBuild(binary, False, seconds, key, command)
+
+
+def run_program(binary: str | os.PathLike[str], *args: str, timeout: float = 300) -> str:
+    """Run a built program and return what it printed.
+
+    The program runs with ``LD_LIBRARY_PATH`` unset, as a reader's shell would: the
+    rpath alone must find libtorch.
+
+    Args:
+        binary: The executable (``CppBuild.binary``).
+        *args: Its command-line arguments.
+        timeout: Seconds before it is stopped.
+
+    Returns:
+        Its standard output.
+
+    Raises:
+        CppBuildError: It exited non-zero; the message shows the tail of its standard error.
+    """
+    env = {k: v for k, v in os.environ.items() if k != "LD_LIBRARY_PATH"}
+    done = subprocess.run([str(binary), *args], capture_output=True, text=True, timeout=timeout, env=env)
+    if done.returncode != 0:
+        raise CppBuildError(
+            f"{binary} {' '.join(args)} exited with {done.returncode}; the last lines of its output:\n"
+            f"{_tail(done.stderr + done.stdout)}")
+    return done.stdout
+
+
+def _cuda_toolkit() -> Path | None:
+    """The root of a CUDA toolkit (a folder with ``bin/nvcc`` and ``include/cuda_runtime.h``), or None."""
+    candidates = [os.environ.get("CUDA_HOME"), os.environ.get("CUDA_PATH"), "/usr/local/cuda"]
+    nvcc = shutil.which("nvcc")
+    if nvcc:
+        candidates.append(str(Path(nvcc).resolve().parent.parent))
+    for c in candidates:
+        if c and (Path(c) / "bin" / "nvcc").is_file() and (Path(c) / "include" / "cuda_runtime.h").is_file():
+            return Path(c)
+    return None
+
+
+def _wheel_nvrtc() -> Path | None:
+    """The NVRTC library the CUDA wheel ships (``site-packages/nvidia/.../libnvrtc.so.N``), or None."""
+    site = _torch_root().parent
+    found = sorted(glob.glob(str(site / "nvidia" / "*" / "lib" / "libnvrtc.so.*")))
+    found = [f for f in found if "builtins" not in f and "alt" not in Path(f).name]
+    return Path(found[0]) if found else None
+
+
+def cmake_support() -> CMakeSupport:
+    """Whether ``find_package(Torch)`` can configure a project on this machine, and the arguments it needs.
+
+    A CPU-only wheel needs only ``CMAKE_PREFIX_PATH``. A CUDA wheel's ``Caffe2Config.cmake``
+    also runs ``find_package(CUDA)``: it needs a CUDA toolkit (``-DCUDA_TOOLKIT_ROOT_DIR``)
+    and the wheel's NVRTC (``-DCUDA_nvrtc_LIBRARY``), and fails without the toolkit.
+
+    Returns:
+        The :class:`CMakeSupport`: available or not, why, and the ``-D`` arguments.
+    """
+    prefix = f"-DCMAKE_PREFIX_PATH={torch.utils.cmake_prefix_path}"
+    if shutil.which("cmake") is None:
+        return CMakeSupport(False, "cmake is not on the PATH (install it: `pip install cmake` or your "
+                                   "system's package)")
+    if torch.version.cuda is None:
+        return CMakeSupport(True, f"torch {torch.__version__} is a CPU wheel: CMAKE_PREFIX_PATH is enough",
+                            [prefix])
+    toolkit = _cuda_toolkit()
+    if toolkit is None:
+        return CMakeSupport(
+            False,
+            f"torch {torch.__version__} is a CUDA {torch.version.cuda} wheel, whose Caffe2Config.cmake "
+            "runs find_package(CUDA) and stops ('Your installed Caffe2 version uses CUDA but I cannot "
+            "find the CUDA libraries') on a machine without a CUDA toolkit; none found in $CUDA_HOME, "
+            "$CUDA_PATH, nvcc on the PATH or /usr/local/cuda")
+    args = [prefix, f"-DCUDA_TOOLKIT_ROOT_DIR={toolkit}"]
+    nvrtc = _wheel_nvrtc()
+    if nvrtc is not None:
+        args.append(f"-DCUDA_nvrtc_LIBRARY={nvrtc}")
+    return CMakeSupport(True, f"CUDA toolkit found at {toolkit}", args)
+
+
+def cmake_build(
+    source_dir: str | os.PathLike[str],
+    target: str,
+    *,
+    build_dir: str | os.PathLike[str] | None = None,
+    extra_args: Sequence[str] = (),
+    timeout: float = 900,
+) -> Path:
+    """Configure (once) and build ``target`` of a CMake project that calls ``find_package(Torch)``.
+
+    The build folder is kept, so a second call only checks that nothing changed.
+
+    Args:
+        source_dir: The folder with ``CMakeLists.txt``.
+        target: The executable target to build.
+        build_dir: Where to build; ``cache_dir()/cmake/<target>`` when None.
+        extra_args: More configure arguments.
+        timeout: Seconds for each of the configure and build steps.
+
+    Returns:
+        The path of the built executable.
+
+    Raises:
+        CppBuildError: CMake cannot work here (the reason from :func:`cmake_support`), or
+            the configure or build step failed (with its output's tail).
+    """
+    support = cmake_support()
+    if not support.available:
+        raise CppBuildError(f"The CMake route does not work here: {support.reason}")
+    source = Path(source_dir).resolve()
+    build = Path(build_dir) if build_dir is not None else cache_dir() / "cmake" / target
+    build.mkdir(parents=True, exist_ok=True)
+    steps = [["cmake", "-S", str(source), "-B", str(build), "-DCMAKE_BUILD_TYPE=Release",
+              *support.configure_args, *extra_args],
+             ["cmake", "--build", str(build), "--target", target]]
+    stamp = build / ".tutorials-configure"
+    if stamp.is_file() and stamp.read_text() == "\n".join(steps[0]) and (build / "CMakeCache.txt").is_file():
+        steps = steps[1:]  # configured with these arguments already: `cmake --build` reconfigures if needed
+    for step in steps:
+        done = subprocess.run(step, capture_output=True, text=True, timeout=timeout)
+        if done.returncode != 0:
+            raise CppBuildError(f"`{' '.join(step)}` failed (exit {done.returncode}); the last lines of "
+                                f"its output:\n{_tail(done.stdout + done.stderr)}")
+        if step[1] == "-S":
+            stamp.write_text("\n".join(step))
+    binary = build / target
+    if not binary.is_file():
+        raise CppBuildError(f"cmake built {target!r} but {binary} does not exist")
+    return binary
