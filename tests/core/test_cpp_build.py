@@ -139,6 +139,7 @@ def test_cmake_support_without_a_toolkit(monkeypatch):
     support = cmake_support()
     assert not support.available
     assert "CUDA toolkit" in support.reason and "Caffe2Config.cmake" in support.reason
+    assert support.without_toolkit_args[1] == "-DTORCH_WITHOUT_CUDA_TOOLKIT=ON"
     monkeypatch.setattr(torch.version, "cuda", None)
     support = cmake_support()
     assert support.available and support.configure_args == [
@@ -147,12 +148,25 @@ def test_cmake_support_without_a_toolkit(monkeypatch):
     assert "cmake is not on the PATH" in cmake_support().reason
 
 
-def test_cmake_support_here_is_consistent():
+def test_cmake_support_here_is_consistent(tmp_path):
     support = cmake_support()
     if support.available:
         assert support.configure_args[0].startswith("-DCMAKE_PREFIX_PATH=")
         assert os.path.isdir(support.configure_args[0].split("=", 1)[1])
     else:
         assert support.reason
+        (tmp_path / "CMakeLists.txt").write_text("project(plain CXX)\nfind_package(Torch REQUIRED)\n")
         with pytest.raises(CppBuildError, match="does not work here"):
-            cpp_build.cmake_build(".", "nothing")
+            cpp_build.cmake_build(tmp_path, "nothing")
+
+
+def test_cmake_build_without_a_toolkit_needs_the_projects_option(monkeypatch, tmp_path):
+    monkeypatch.setattr(cpp_build, "_cuda_toolkit", lambda: None)
+    monkeypatch.setattr(torch.version, "cuda", "13.0")
+    monkeypatch.setattr(cpp_build.shutil, "which", lambda name: "/usr/bin/" + name)
+    with pytest.raises(CppBuildError, match="CMakeLists.txt does not exist"):
+        cpp_build.cmake_build(tmp_path, "nothing")
+    (tmp_path / "CMakeLists.txt").write_text("project(plain CXX)\nfind_package(Torch REQUIRED)\n")
+    reason = "does not work here: .*without a CUDA toolkit.*TORCH_WITHOUT_CUDA_TOOLKIT=ON"
+    with pytest.raises(CppBuildError, match=reason):
+        cpp_build.cmake_build(tmp_path, "nothing")

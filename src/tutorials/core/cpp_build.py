@@ -18,7 +18,11 @@ Two routes lead to a libtorch program:
   With a CUDA wheel (the default ``pip install torch`` on Linux) the package's
   ``Caffe2Config.cmake`` looks for a CUDA toolkit (``nvcc``) even for a CPU-only
   program and stops without one (GitHub's runners have none); :func:`cmake_support`
-  says whether this machine can take that route, and why not.
+  says whether this machine can take that route, and why not. A project can still
+  configure there if it defines an empty ``torch::cudart`` target before
+  ``find_package(Torch)`` (Caffe2's ``public/cuda.cmake`` then returns at its include
+  guard); the course's ``CMakeLists.txt`` files offer that as the
+  ``TORCH_WITHOUT_CUDA_TOOLKIT`` option, and :func:`cmake_build` turns it on where needed.
 
 This module does not import ``torch.utils.cpp_extension``: that import logs
 ``No CUDA runtime is found`` on a CPU machine with a CUDA toolkit, and a page's
@@ -48,6 +52,7 @@ import torch
 
 __all__ = [
     "CMakeSupport",
+    "WITHOUT_TOOLKIT_OPTION",
     "CppBuild",
     "CppBuildError",
     "CompilerNotFoundError",
@@ -67,6 +72,8 @@ __all__ = [
 CACHE_ENV = "TUTORIALS_CPP_CACHE"
 #: The compilers tried, in order, after ``$CXX``.
 COMPILERS = ("g++", "c++", "clang++")
+#: The CMake option a course project offers to configure against a CUDA wheel without a CUDA toolkit.
+WITHOUT_TOOLKIT_OPTION = "TORCH_WITHOUT_CUDA_TOOLKIT"
 #: How many lines of a failed compiler's output an error shows.
 TAIL_LINES = 40
 
@@ -103,14 +110,19 @@ class CMakeSupport:
     """Whether ``find_package(Torch)`` can work on this machine.
 
     Attributes:
-        available: True when CMake can configure a libtorch project here.
+        available: True when ``find_package(Torch)`` configures a project here as it is.
         reason: Why not (or what was found), in one sentence a reader can act on.
         configure_args: ``-D`` arguments that make the configure step work here.
+        without_toolkit_args: With a CUDA wheel and no CUDA toolkit: the arguments for a
+            project that offers the ``TORCH_WITHOUT_CUDA_TOOLKIT`` option (Lecture 11's
+            ``CMakeLists.txt`` does: an empty ``torch::cudart`` target defined before
+            ``find_package(Torch)`` skips the toolkit search). Empty otherwise.
     """
 
     available: bool
     reason: str
     configure_args: list[str] = field(default_factory=list)
+    without_toolkit_args: list[str] = field(default_factory=list)
 
 
 def _torch_root() -> Path:
@@ -383,7 +395,10 @@ def cmake_support() -> CMakeSupport:
             f"torch {torch.__version__} is a CUDA {torch.version.cuda} wheel, whose Caffe2Config.cmake "
             "runs find_package(CUDA) and stops ('Your installed Caffe2 version uses CUDA but I cannot "
             "find the CUDA libraries') on a machine without a CUDA toolkit; none found in $CUDA_HOME, "
-            "$CUDA_PATH, nvcc on the PATH or /usr/local/cuda")
+            "$CUDA_PATH, nvcc on the PATH or /usr/local/cuda (a project that defines an empty "
+            f"torch::cudart target before find_package(Torch), as -D{WITHOUT_TOOLKIT_OPTION}=ON does in "
+            "the course's CMakeLists.txt, configures anyway)",
+            without_toolkit_args=[prefix, f"-D{WITHOUT_TOOLKIT_OPTION}=ON"])
     args = [prefix, f"-DCUDA_TOOLKIT_ROOT_DIR={toolkit}"]
     nvrtc = _wheel_nvrtc()
     if nvrtc is not None:
@@ -401,7 +416,10 @@ def cmake_build(
 ) -> Path:
     """Configure (once) and build ``target`` of a CMake project that calls ``find_package(Torch)``.
 
-    The build folder is kept, so a second call only checks that nothing changed.
+    The build folder is kept, so a second call only checks that nothing changed. Where
+    :func:`cmake_support` says the plain route cannot work (a CUDA wheel, no CUDA toolkit)
+    and the project's ``CMakeLists.txt`` offers the ``TORCH_WITHOUT_CUDA_TOOLKIT`` option,
+    the project is configured with that option on.
 
     Args:
         source_dir: The folder with ``CMakeLists.txt``.
@@ -418,13 +436,19 @@ def cmake_build(
             the configure or build step failed (with its output's tail).
     """
     support = cmake_support()
-    if not support.available:
-        raise CppBuildError(f"The CMake route does not work here: {support.reason}")
     source = Path(source_dir).resolve()
+    lists = source / "CMakeLists.txt"
+    if not lists.is_file():
+        raise CppBuildError(f"{lists} does not exist: source_dir must hold a CMake project")
+    configure_args = support.configure_args
+    if not support.available:
+        if not (support.without_toolkit_args and WITHOUT_TOOLKIT_OPTION in lists.read_text()):
+            raise CppBuildError(f"The CMake route does not work here: {support.reason}")
+        configure_args = support.without_toolkit_args
     build = Path(build_dir) if build_dir is not None else cache_dir() / "cmake" / target
     build.mkdir(parents=True, exist_ok=True)
     steps = [["cmake", "-S", str(source), "-B", str(build), "-DCMAKE_BUILD_TYPE=Release",
-              *support.configure_args, *extra_args],
+              *configure_args, *extra_args],
              ["cmake", "--build", str(build), "--target", target]]
     stamp = build / ".tutorials-configure"
     if stamp.is_file() and stamp.read_text() == "\n".join(steps[0]) and (build / "CMakeCache.txt").is_file():
