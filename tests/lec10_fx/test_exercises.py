@@ -1,0 +1,99 @@
+"""Each self-check passes a right answer and rejects wrong ones with a helpful message."""
+
+import copy
+from collections import Counter
+
+import pytest
+import torch
+import torch.nn.functional as F
+from torch import nn
+from torch.nn.utils.fusion import fuse_conv_bn_eval
+
+from tutorials.lec10_fx import exercises as ex
+
+
+def _count_right(gm):
+    counts = Counter()
+    for n in gm.graph.nodes:
+        if n.op == "call_module":
+            counts[type(gm.get_submodule(n.target)).__name__] += 1
+        elif n.op == "call_function":
+            counts[n.target.__name__] += 1
+        elif n.op == "call_method":
+            counts[n.target] += 1
+    return counts
+
+
+def _count_paths(gm):
+    return Counter(n.target if isinstance(n.target, str) else n.target.__name__
+                   for n in gm.graph.nodes if n.op.startswith("call"))
+
+
+def _count_opcodes(gm):
+    return Counter(n.op for n in gm.graph.nodes if n.op.startswith("call"))
+
+
+def _count_with_io(gm):
+    counts = _count_right(gm)
+    counts.update(n.op for n in gm.graph.nodes if n.op in ("placeholder", "output"))
+    return counts
+
+
+def test_count_calls_check(capsys):
+    ex.check_count_calls(_count_right)
+    assert "✓" in capsys.readouterr().out
+    with pytest.raises(AssertionError, match="by its module's class"):
+        ex.check_count_calls(_count_paths)
+    with pytest.raises(AssertionError, match="not its opcode"):
+        ex.check_count_calls(_count_opcodes)
+    with pytest.raises(AssertionError, match="Skip the placeholder and output"):
+        ex.check_count_calls(_count_with_io)
+    with pytest.raises(AssertionError, match="must return a mapping"):
+        ex.check_count_calls(lambda gm: list(_count_right(gm)))
+
+
+def _fold(conv, bn, *, eps=True, bias=True, sqrt=True, inplace=False):
+    var = bn.running_var + (bn.eps if eps else 0.0)
+    scale = bn.weight / (torch.sqrt(var) if sqrt else var)
+    fused = conv if inplace else copy.deepcopy(conv)
+    with torch.no_grad():
+        fused.weight.mul_(scale.reshape(-1, 1, 1, 1))
+        b = conv.bias if conv.bias is not None else torch.zeros_like(bn.running_mean)
+        new_bias = (b - bn.running_mean) * scale + bn.bias if bias else b * scale + bn.bias
+        fused.bias = nn.Parameter(new_bias.detach().clone())
+    return fused
+
+
+def test_fold_conv_bn_check(capsys):
+    ex.check_fold_conv_bn(lambda c, b: _fold(c, b))
+    ex.check_fold_conv_bn(fuse_conv_bn_eval)
+    assert capsys.readouterr().out.count("✓") == 2
+    with pytest.raises(AssertionError, match="do not forget bn.eps"):
+        ex.check_fold_conv_bn(lambda c, b: _fold(c, b, eps=False))
+    with pytest.raises(AssertionError, match="use running_var"):
+        ex.check_fold_conv_bn(lambda c, b: _fold(c, b, sqrt=False))
+    with pytest.raises(AssertionError, match="the bias is not"):
+        ex.check_fold_conv_bn(lambda c, b: _fold(c, b, bias=False))
+    with pytest.raises(AssertionError, match="changed the original module"):
+        ex.check_fold_conv_bn(lambda c, b: _fold(c, b, inplace=True))
+    with pytest.raises(AssertionError, match="must return an nn.Conv2d"):
+        ex.check_fold_conv_bn(lambda c, b: nn.Sequential(c, b))
+
+
+def _pattern(x, w, b):
+    return torch.matmul(x, w.t()) + b
+
+
+def _replacement(x, w, b):
+    return F.linear(x, w, b)
+
+
+def test_linear_pattern_check(capsys):
+    ex.check_linear_pattern(_pattern, _replacement)
+    assert "✓" in capsys.readouterr().out
+    with pytest.raises(AssertionError, match="records operator.matmul"):
+        ex.check_linear_pattern(lambda x, w, b: x @ w.t() + b, _replacement)
+    with pytest.raises(AssertionError, match="pass w, not w.t()"):
+        ex.check_linear_pattern(_pattern, lambda x, w, b: F.linear(x, w.t(), b))
+    with pytest.raises(AssertionError, match="should call F.linear twice"):
+        ex.check_linear_pattern(_pattern, lambda x, w, b: torch.addmm(b, x, w.t()))
