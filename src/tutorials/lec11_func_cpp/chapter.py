@@ -241,9 +241,9 @@ print("wrote", plot_ntk(ntk, grid.squeeze(1), OUT / "ntk.png"))
 # --8<-- [start:fwd_vs_rev]
 shapes = [(2, 1024), (8, 256), (32, 64), (64, 32), (256, 8), (1024, 2)]  # (inputs, outputs)
 rows = time_jacobian_modes(shapes)  # one thread, medians of torch.utils.benchmark
-for r in rows:
-    print(f"J is {r['n_out']:4d} x {r['n_in']:<4d}  jacfwd {r['jacfwd_ms']:6.2f} ms  "
-          f"jacrev {r['jacrev_ms']:6.2f} ms  -> {'jacfwd' if r['rev_over_fwd'] > 1 else 'jacrev'} wins")
+for r in rows:  # rev_over_fwd > 1: forward mode was faster
+    print(f"J is {r['n_out']:4d} x {r['n_in']:<4d}  jacfwd {r['jacfwd_ms']:.2f} ms  "
+          f"jacrev {r['jacrev_ms']:.2f} ms  jacrev/jacfwd = {r['rev_over_fwd']:.2g}")
 print("wrote", plot_jacobian_timings(rows, OUT / "jacfwd-vs-jacrev.png"))
 # --8<-- [end:fwd_vs_rev]
 
@@ -256,6 +256,28 @@ with warnings.catch_warnings(record=True) as caught:
 print(torch.equal(old, vmap(torch.sin)(torch.zeros(2))))
 print(caught[0].category.__name__ + ":", str(caught[0].message).split(";")[0])
 # --8<-- [end:functorch_migration]
+
+# --8<-- [start:cpp_run]
+from tutorials.lec11_func_cpp.cpp_frontend import (  # noqa: E402
+    accuracy,
+    build_and_run,
+    load_cpp_weights,
+    train_in_python,
+)
+
+run = build_and_run(steps=300, seed=0, save=OUT / "mlp_cpp.pt")  # g++, cached after the first build
+print("loss by step:", "  ".join(f"{step}: {loss:.3f}" for step, loss in run.losses.items()))
+print(f"test accuracy above 0.9: {run.accuracy > 0.9} | parameters {run.parameters}")
+print("wrote", run.saved)
+# --8<-- [end:cpp_run]
+
+# --8<-- [start:cpp_to_python]
+cpp_model, x_test, y_test = load_cpp_weights(run.saved)  # torch.load(weights_only=True)
+print(type(cpp_model).__name__, [k for k, _ in cpp_model.named_parameters()][:3])
+print("same predictions in Python:", accuracy(cpp_model, x_test, y_test) == (run.correct, run.total))
+py_losses = train_in_python(steps=300, seed=0)  # the same program, written with torch.nn
+print("same losses as C++:", all(abs(py_losses[k] - run.losses[k]) < 1e-3 for k in run.losses))
+# --8<-- [end:cpp_to_python]
 
 # --8<-- [start:jit_fork]
 with warnings.catch_warnings(record=True) as caught:
