@@ -406,6 +406,19 @@ def cmake_support() -> CMakeSupport:
     return CMakeSupport(True, f"CUDA toolkit found at {toolkit}", args)
 
 
+_CMAKE_SOURCES = (".c", ".cc", ".cpp", ".cxx", ".h", ".hpp", ".cmake", ".txt", ".in")
+
+
+def _project_files(source: Path) -> list[Path]:
+    """The project's source files (skipping build folders, which hold a ``CMakeCache.txt``)."""
+    found = []
+    for folder, dirs, files in os.walk(source):
+        dirs[:] = sorted(d for d in dirs if not d.startswith(".")
+                         and not (Path(folder) / d / "CMakeCache.txt").exists())
+        found += [Path(folder) / f for f in sorted(files) if Path(f).suffix in _CMAKE_SOURCES]
+    return found
+
+
 def cmake_build(
     source_dir: str | os.PathLike[str],
     target: str,
@@ -413,28 +426,34 @@ def cmake_build(
     build_dir: str | os.PathLike[str] | None = None,
     extra_args: Sequence[str] = (),
     timeout: float = 900,
-) -> Path:
-    """Configure (once) and build ``target`` of a CMake project that calls ``find_package(Torch)``.
+) -> CppBuild:
+    """Configure and build ``target`` of a CMake project that calls ``find_package(Torch)``, cached.
 
-    The build folder is kept, so a second call only checks that nothing changed. Where
-    :func:`cmake_support` says the plain route cannot work (a CUDA wheel, no CUDA toolkit)
-    and the project's ``CMakeLists.txt`` offers the ``TORCH_WITHOUT_CUDA_TOOLKIT`` option,
-    the project is configured with that option on.
+    With ``build_dir=None`` the build folder is ``cache_dir()/cmake/<target>-<key>``, the key a
+    hash of the project's files, the configure arguments, the torch version and the cmake
+    and compiler versions: when its binary exists, nothing runs (a fresh checkout's newer
+    file times would otherwise make ``make`` rebuild). With a ``build_dir``, CMake is
+    configured once per argument set and ``cmake --build`` rebuilds what changed.
+
+    Where :func:`cmake_support` says the plain route cannot work (a CUDA wheel, no CUDA
+    toolkit) and the project's ``CMakeLists.txt`` offers the ``TORCH_WITHOUT_CUDA_TOOLKIT``
+    option, the project is configured with that option on.
 
     Args:
         source_dir: The folder with ``CMakeLists.txt``.
         target: The executable target to build.
-        build_dir: Where to build; ``cache_dir()/cmake/<target>`` when None.
+        build_dir: Where to build; a keyed folder under ``cache_dir()/cmake`` when None.
         extra_args: More configure arguments.
         timeout: Seconds for each of the configure and build steps.
 
     Returns:
-        The path of the built executable.
+        The :class:`CppBuild` (its ``command`` is the configure command).
 
     Raises:
         CppBuildError: CMake cannot work here (the reason from :func:`cmake_support`), or
             the configure or build step failed (with its output's tail).
     """
+    start = time.perf_counter()
     support = cmake_support()
     source = Path(source_dir).resolve()
     lists = source / "CMakeLists.txt"
@@ -445,22 +464,35 @@ def cmake_build(
         if not (support.without_toolkit_args and WITHOUT_TOOLKIT_OPTION in lists.read_text()):
             raise CppBuildError(f"The CMake route does not work here: {support.reason}")
         configure_args = support.without_toolkit_args
-    build = Path(build_dir) if build_dir is not None else cache_dir() / "cmake" / target
-    build.mkdir(parents=True, exist_ok=True)
-    steps = [["cmake", "-S", str(source), "-B", str(build), "-DCMAKE_BUILD_TYPE=Release",
-              *configure_args, *extra_args],
+    configure_args = ["-DCMAKE_BUILD_TYPE=Release", *configure_args, *extra_args]
+    digest = hashlib.sha256()
+    cmake_version = subprocess.run(["cmake", "--version"], capture_output=True, text=True).stdout
+    for part in (target, torch.__version__, str(torch_library_path()), cmake_version,
+                 _compiler_version(find_compiler()), *configure_args):
+        digest.update(part.encode() + b"\0")
+    for f in _project_files(source):
+        digest.update(str(f.relative_to(source)).encode() + b"\0" + f.read_bytes() + b"\0")
+    key = digest.hexdigest()[:16]
+    keyed = build_dir is None
+    build = Path(build_dir) if build_dir is not None else cache_dir() / "cmake" / f"{target}-{key}"
+    binary = build / target
+    steps = [["cmake", "-S", str(source), "-B", str(build), *configure_args],
              ["cmake", "--build", str(build), "--target", target]]
+    if keyed and binary.is_file() and (build / ".tutorials-built").is_file():
+        return CppBuild(binary, True, time.perf_counter() - start, key, steps[0])
+    build.mkdir(parents=True, exist_ok=True)
     stamp = build / ".tutorials-configure"
+    todo = steps
     if stamp.is_file() and stamp.read_text() == "\n".join(steps[0]) and (build / "CMakeCache.txt").is_file():
-        steps = steps[1:]  # configured with these arguments already: `cmake --build` reconfigures if needed
-    for step in steps:
+        todo = steps[1:]  # configured with these arguments already: `cmake --build` reconfigures if needed
+    for step in todo:
         done = subprocess.run(step, capture_output=True, text=True, timeout=timeout)
         if done.returncode != 0:
             raise CppBuildError(f"`{' '.join(step)}` failed (exit {done.returncode}); the last lines of "
                                 f"its output:\n{_tail(done.stdout + done.stderr)}")
         if step[1] == "-S":
             stamp.write_text("\n".join(step))
-    binary = build / target
     if not binary.is_file():
         raise CppBuildError(f"cmake built {target!r} but {binary} does not exist")
-    return binary
+    (build / ".tutorials-built").write_text(key)
+    return CppBuild(binary, False, time.perf_counter() - start, key, steps[0])
