@@ -1,6 +1,7 @@
 """Each self-check passes a right answer and rejects wrong ones with a helpful message."""
 
 import copy
+import operator
 from collections import Counter
 
 import pytest
@@ -97,3 +98,25 @@ def test_linear_pattern_check(capsys):
         ex.check_linear_pattern(_pattern, lambda x, w, b: F.linear(x, w.t(), b))
     with pytest.raises(AssertionError, match="should call F.linear twice"):
         ex.check_linear_pattern(_pattern, lambda x, w, b: torch.addmm(b, x, w.t()))
+
+
+def _replace(gm, fn, *, targets=(operator.add, torch.add), recompile=True):
+    changed = 0
+    for n in gm.graph.nodes:
+        if n.op == "call_function" and n.target in targets:
+            n.target = fn
+            changed += 1
+    if recompile:
+        gm.recompile()
+    return changed
+
+
+def test_replace_adds_check(capsys):
+    ex.check_replace_adds(_replace)
+    assert "✓" in capsys.readouterr().out
+    with pytest.raises(AssertionError, match="Call gm.recompile"):
+        ex.check_replace_adds(lambda gm, fn: _replace(gm, fn, recompile=False))
+    with pytest.raises(AssertionError, match="replace both targets"):
+        ex.check_replace_adds(lambda gm, fn: _replace(gm, fn, targets=(operator.add,)))
+    with pytest.raises(AssertionError, match="has 3 additions"):
+        ex.check_replace_adds(lambda gm, fn: _replace(gm, fn) and None)

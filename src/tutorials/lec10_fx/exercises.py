@@ -13,6 +13,7 @@ Examples:
 from __future__ import annotations
 
 import copy
+import operator
 from collections import Counter
 from collections.abc import Callable, Mapping
 
@@ -21,7 +22,7 @@ import torch.fx as fx
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-__all__ = ["check_count_calls", "check_fold_conv_bn", "check_linear_pattern"]
+__all__ = ["check_count_calls", "check_fold_conv_bn", "check_linear_pattern", "check_replace_adds"]
 
 
 class _Small(nn.Module):
@@ -187,3 +188,42 @@ def check_linear_pattern(pattern: Callable[..., Tensor], replacement: Callable[.
     assert torch.allclose(got, _two_layers(*args), atol=1e-5), (
         "the rewritten graph computes something else; F.linear(x, w, b) is x @ w.T + b")
     print("✓ linear pattern: 2 matches, no matmul left, same result as before the rewrite")
+
+
+def _adds(x: Tensor, y: Tensor) -> Tensor:
+    return torch.add(x, y) * (x + y) + 1
+
+
+def check_replace_adds(replace_adds: Callable[[fx.GraphModule, Callable[..., Tensor]], int]) -> None:
+    """Exercise 4: a pass that routes every addition of a graph through a given function.
+
+    Args:
+        replace_adds: your ``replace_adds(gm, fn)``; it points every ``call_function`` node
+            that adds (``operator.add``, the ``+`` sign, and ``torch.add``) at ``fn``, leaves
+            ``gm`` ready to run, and returns how many nodes it changed.
+
+    Raises:
+        AssertionError: the count, the graph or the result is wrong, with a hint.
+    """
+    gm = fx.symbolic_trace(_adds)
+    calls: list[int] = []
+
+    def logged_add(a: Tensor, b: Tensor | float) -> Tensor:
+        calls.append(1)
+        return torch.add(a, b)
+
+    changed = replace_adds(gm, logged_add)
+    left = [n.name for n in gm.graph.nodes if n.target in (operator.add, torch.add)]
+    assert not left, (
+        f"additions left in the graph: {left}. `x + y` records operator.add and torch.add(x, y) "
+        "records torch.add: replace both targets.")
+    assert changed == 3, f"replace_adds returned {changed}, but the graph has 3 additions"
+    g = torch.Generator().manual_seed(4)
+    x, y = torch.randn(3, generator=g), torch.randn(3, generator=g)
+    got = gm(x, y)
+    assert calls, (
+        "the graph was changed but running gm did not call fn: gm still runs the code generated "
+        "before your edit. Call gm.recompile() at the end of the pass.")
+    assert len(calls) == 3, f"fn was called {len(calls)} times for 3 additions"
+    assert torch.allclose(got, _adds(x, y)), "the graph computes something else after the pass"
+    print("✓ replace_adds: 3 additions (operator.add and torch.add) now call fn, same result")
