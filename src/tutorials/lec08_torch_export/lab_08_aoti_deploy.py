@@ -157,6 +157,28 @@ def parity_row(batch: int, eager: torch.Tensor, py: torch.Tensor, cpp: torch.Ten
     return {"batch": batch, "AOTI-Python max|diff|": d_py, "AOTI-C++ max|diff|": d_cpp, "ok": ok}
 
 
+def cpp_step(device: torch.device, package: Path, inputs: dict[int, torch.Tensor], io_dir: Path,
+             threads: int, iters: int) -> tuple:
+    """Build the C++ runner (cached) and run the package on ``inputs``; or say why it cannot.
+
+    Returns:
+        ``(build, outputs, median_us, note)``: outputs and medians by batch size, or
+        ``None, None`` and the note printed instead of the C++ column.
+    """
+    cpp = build_runner(cuda=device.type == "cuda")
+    if cpp.executable is None:
+        note = f"C++ column skipped: the runner could not be built: {cpp.reason}"
+        print(f"\n5. {note}")
+        return cpp, None, None, note
+    built = "cached build" if cpp.cached else f"built in {cpp.build_s:.1f} s"
+    outs, results, stdout = run_cpp(cpp.executable, package, list(inputs.values()), io_dir,
+                                    device=device, threads=threads, iters=iters)
+    print(f"\n5. C++ runner ({built}: {cpp.executable.name} from {CPP_SOURCE.name}) printed:")
+    print("   " + stdout.strip().replace("\n", "\n   "))
+    return (cpp, dict(zip(inputs, outs, strict=True)),
+            {b: r.median_us for b, r in zip(inputs, results, strict=True)}, None)
+
+
 # %% [markdown]
 # ## 6. Latency
 #
@@ -297,19 +319,7 @@ def _run(args: argparse.Namespace, device: torch.device, out: Path) -> dict:
           f"images, max |diff| {max_abs_diff(eager_val, py_val):.1e}")
 
     # 5. C++
-    cpp = build_runner(cuda=device.type == "cuda")
-    cpp_out, cpp_us, cpp_note = None, None, None
-    if cpp.executable is None:
-        cpp_note = f"C++ column skipped: the runner could not be built: {cpp.reason}"
-        print(f"\n5. {cpp_note}")
-    else:
-        built = "cached build" if cpp.cached else f"built in {cpp.build_s:.1f} s"
-        outs, results, stdout = run_cpp(cpp.executable, pkg.path, list(inputs.values()), out / "cpp_io",
-                                        device=device, threads=threads, iters=args.iters)
-        cpp_out = dict(zip(inputs, outs, strict=True))
-        cpp_us = {b: r.median_us for b, r in zip(inputs, results, strict=True)}
-        print(f"\n5. C++ runner ({built}: {cpp.executable.name} from {CPP_SOURCE.name}) printed:")
-        print("   " + stdout.strip().replace("\n", "\n   "))
+    cpp, cpp_out, cpp_us, cpp_note = cpp_step(device, pkg.path, inputs, out / "cpp_io", threads, args.iters)
 
     parity = [parity_row(b, eager_out[b], py_out[b], None if cpp_out is None else cpp_out[b], tol)
               for b in args.batch_sizes]
