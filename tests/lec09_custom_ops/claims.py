@@ -1,0 +1,27 @@
+"""What the chapter computes, checked after its last block in the page's own session."""
+
+import torch
+
+from tutorials._book.layout import files_written
+
+
+def claims(ns, out, workdir):
+    assert "lec09/memory-traffic.png" in files_written(workdir, "*.png")
+    # section 1: the Function's gradients are right; once_differentiable forbids double backward
+    x = torch.randn(3, 4, dtype=torch.float64, requires_grad=True)
+    b = torch.randn(4, dtype=torch.float64, requires_grad=True)
+    assert torch.autograd.gradcheck(ns["BiasGelu"].apply, (x, b))
+    assert "ScaleOnCtx x.grad = [102.0, 102.0, 102.0]" in out
+    assert "trying to differentiate twice a function that was marked with @once_differentiable" in out
+    # section 2: the custom op is one node in the compiled forward graph
+    assert "forward:  ['aten.mm.default', 'lec09.bias_gelu.default']" in out
+    # section 3: export needs the fake kernel; the in-place op is functionalized
+    assert "There was no fake impl registered for <CustomOpDef(lec09::gelu_np)>" in out
+    assert "auto_functionalized" in out
+    # section 4: the C++ operator agrees with the reference and is opaque in both graphs
+    y = ns["bias_gelu_dropout"](x, b, 0.3, 11)
+    assert torch.equal(y == 0, ns["reference"](x, b, 0.3, 11) == 0)
+    assert "'lec09_fused.bias_gelu_dropout_backward.default'" in out
+    # section 7: fusion moves 3.25x fewer bytes in forward; the Triton kernel matches
+    assert ns["eager"]["forward"] / ns["fused"]["forward"] == 3.25
+    assert "same mask as the C++ kernel: True" in out
