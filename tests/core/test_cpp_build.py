@@ -170,3 +170,25 @@ def test_cmake_build_without_a_toolkit_needs_the_projects_option(monkeypatch, tm
     reason = "does not work here: .*without a CUDA toolkit.*TORCH_WITHOUT_CUDA_TOOLKIT=ON"
     with pytest.raises(CppBuildError, match=reason):
         cpp_build.cmake_build(tmp_path, "nothing")
+
+
+def test_project_files_skip_build_folders(tmp_path):
+    (tmp_path / "CMakeLists.txt").write_text("project(p CXX)\n")
+    (tmp_path / "main.cpp").write_text("int main() {}\n")
+    (tmp_path / "build").mkdir()
+    (tmp_path / "build" / "CMakeCache.txt").write_text("")
+    (tmp_path / "build" / "generated.cpp").write_text("")
+    (tmp_path / "notes.md").write_text("")
+    assert [p.name for p in cpp_build._project_files(tmp_path)] == ["CMakeLists.txt", "main.cpp"]
+
+
+@needs_compiler
+def test_concurrent_builds_of_one_key_compile_once(tmp_path):
+    from concurrent.futures import ThreadPoolExecutor
+
+    src = tmp_path / "same.cpp"
+    src.write_text("int main() { return 0; }\n")
+    with ThreadPoolExecutor(2) as pool:
+        builds = list(pool.map(lambda _: build_program([src], "same", link_torch=False,
+                                                       cache=tmp_path / "c"), range(2)))
+    assert sorted(b.cached for b in builds) == [False, True]

@@ -36,6 +36,7 @@ Examples:
 
 from __future__ import annotations
 
+import contextlib
 import glob
 import hashlib
 import json
@@ -44,7 +45,7 @@ import shutil
 import subprocess
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -236,6 +237,23 @@ def _compiler_version(compiler: str) -> str:
     return done.stdout.strip()
 
 
+@contextlib.contextmanager
+def _locked(folder: Path) -> Iterator[None]:
+    """Hold ``folder/.lock`` (where ``fcntl`` exists): two processes never build one key at once."""
+    folder.mkdir(parents=True, exist_ok=True)
+    try:
+        import fcntl
+    except ImportError:  # pragma: no cover - not POSIX
+        yield
+        return
+    with open(folder / ".lock", "w") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
 def _tail(text: str, lines: int = TAIL_LINES) -> str:
     kept = text.strip().splitlines()[-lines:]
     return "\n".join(kept)
@@ -307,7 +325,15 @@ def build_program(
     if binary.is_file() and os.access(binary, os.X_OK):
         return CppBuild(binary, True, time.perf_counter() - start, key, command)
 
-    folder.mkdir(parents=True, exist_ok=True)
+    with _locked(folder):
+        if binary.is_file() and os.access(binary, os.X_OK):  # another process built it meanwhile
+            return CppBuild(binary, True, time.perf_counter() - start, key, command)
+        return _compile(cxx, name, paths, command, link_flags, binary, key, start)
+
+
+def _compile(cxx: str, name: str, paths: list[Path], command: list[str], link_flags: list[str],
+             binary: Path, key: str, start: float) -> CppBuild:
+    folder = binary.parent
     partial = folder / f".{name}.{os.getpid()}.partial"
     command_tmp = [*command[:command.index("-o") + 1], str(partial), *link_flags]
     done = subprocess.run(command_tmp, capture_output=True, text=True)
@@ -480,7 +506,17 @@ def cmake_build(
              ["cmake", "--build", str(build), "--target", target]]
     if keyed and binary.is_file() and (build / ".tutorials-built").is_file():
         return CppBuild(binary, True, time.perf_counter() - start, key, steps[0])
-    build.mkdir(parents=True, exist_ok=True)
+    with _locked(build):
+        if keyed and binary.is_file() and (build / ".tutorials-built").is_file():
+            return CppBuild(binary, True, time.perf_counter() - start, key, steps[0])
+        _cmake_steps(steps, build, timeout)
+        if not binary.is_file():
+            raise CppBuildError(f"cmake built {target!r} but {binary} does not exist")
+        (build / ".tutorials-built").write_text(key)
+    return CppBuild(binary, False, time.perf_counter() - start, key, steps[0])
+
+
+def _cmake_steps(steps: list[list[str]], build: Path, timeout: float) -> None:
     stamp = build / ".tutorials-configure"
     todo = steps
     if stamp.is_file() and stamp.read_text() == "\n".join(steps[0]) and (build / "CMakeCache.txt").is_file():
@@ -492,7 +528,3 @@ def cmake_build(
                                 f"its output:\n{_tail(done.stdout + done.stderr)}")
         if step[1] == "-S":
             stamp.write_text("\n".join(step))
-    if not binary.is_file():
-        raise CppBuildError(f"cmake built {target!r} but {binary} does not exist")
-    (build / ".tutorials-built").write_text(key)
-    return CppBuild(binary, False, time.perf_counter() - start, key, steps[0])
