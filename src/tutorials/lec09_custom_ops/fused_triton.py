@@ -13,10 +13,12 @@ backend and the interpreter have.
 **Where it runs.** On CUDA tensors the kernels are compiled (PTX) at their first call.
 On CPU tensors they run in Triton's interpreter (NumPy, for correctness only, slow):
 ``triton.jit`` decides between the two **when the kernels are defined**, i.e. when this
-module is imported, by reading ``TRITON_INTERPRET``. So set it before the import::
+module is imported, by reading ``TRITON_INTERPRET``. So set it before the import, and
+leave it set (Triton's own helper kernels, imported at the first launch, read it too,
+and a mixture fails with an ``AssertionError`` inside ``triton.experimental.gluon``)::
 
     import os
-    os.environ["TRITON_INTERPRET"] = "1"        # before the import below
+    os.environ["TRITON_INTERPRET"] = "1"        # before the import below, for the whole process
     from tutorials.lec09_custom_ops import fused_triton
 
 :func:`interpreted` says which mode the kernels were built in; calling them on CPU

@@ -104,17 +104,11 @@ def check_cpp(n: int, h: int, p: float, seed: int) -> dict:
 
 def load_triton(device: torch.device):
     """The Triton module, interpreted on CPU, or ``(None, why)`` when it cannot run here."""
-    before = os.environ.get("TRITON_INTERPRET")
     if device.type == "cpu":
-        # triton.jit reads this when the kernels are defined: before the module's first import
+        # triton.jit reads this when a kernel is defined: before the module's first import. It stays
+        # set: Triton's own helpers (imported at the first launch) read it too and must agree.
         os.environ["TRITON_INTERPRET"] = "1"
-    try:
-        from tutorials.lec09_custom_ops import fused_triton
-    finally:  # the kernels keep the mode they were defined in; the process's setting is restored
-        if before is None:
-            os.environ.pop("TRITON_INTERPRET", None)
-        else:
-            os.environ["TRITON_INTERPRET"] = before
+    from tutorials.lec09_custom_ops import fused_triton
 
     ok, why = fused_triton.triton_available()
     if device.type == "cuda" and fused_triton.interpreted():

@@ -9,13 +9,17 @@
 //   and the backward recompute the same mask, so nothing is saved between them but x and bias
 //   (no float mask, no bit mask), and the Python reference and the Triton kernel compute the same
 //   mask with the same integer arithmetic.
-// * Vectorisation: the GELU uses at::vec::Vectorized<scalar_t> (AVX2 + FMA when the compiler
-//   targets them: the build uses -march=native, see fused.py); the hash is a plain loop over
-//   uint32 lanes that the compiler auto-vectorises (-O3).
+// * Vectorisation: the GELU uses at::vec::Vectorized<scalar_t>, whose width follows what the
+//   compiler targets (the build uses -march=native, see fused.py): 16 floats with AVX-512, 8 with
+//   AVX2 + FMA, else ATen's portable fallback; tanh is SLEEF's, exported by libtorch_cpu. The hash
+//   is a plain loop over uint32 that gcc -O3 auto-vectorises (-fopt-info-vec-optimized reports
+//   "loop vectorized" for dropout_multipliers).
 // * Parallelism: at::parallel_for over rows (OpenMP, the build passes -fopenmp).
 
-#if defined(__AVX2__) && defined(__FMA__) && !defined(CPU_CAPABILITY_AVX2)
-#define CPU_CAPABILITY_AVX2  // Vectorized<float> is 8 lanes of AVX2 (else: a portable array)
+#if defined(__AVX512F__) && defined(__AVX512BW__) && defined(__AVX512DQ__) && defined(__AVX512VL__)
+#define CPU_CAPABILITY_AVX512  // Vectorized<float>: 16 lanes
+#elif defined(__AVX2__) && defined(__FMA__)
+#define CPU_CAPABILITY_AVX2  // Vectorized<float>: 8 lanes
 #endif
 
 #include <ATen/Parallel.h>
@@ -90,7 +94,7 @@ inline void dropout_multipliers(scalar_t* out, int64_t first_index, int64_t coun
 template <typename scalar_t>
 void forward_rows(const scalar_t* x, const scalar_t* b, scalar_t* y, int64_t n, int64_t h, const Dropout& d) {
   using Vec = at::vec::Vectorized<scalar_t>;
-  constexpr int64_t L = Vec::size();  // 8 floats with AVX2
+  constexpr int64_t L = Vec::size();  // 16 floats with AVX-512, 8 with AVX2
   const Vec half(0.5), one(1.0), alpha(kAlpha), beta(kBeta);
   const int64_t grain = std::max<int64_t>(1, 32768 / std::max<int64_t>(h, 1));  // ~32K elements a task
   at::parallel_for(0, n, grain, [&](int64_t row_begin, int64_t row_end) {
