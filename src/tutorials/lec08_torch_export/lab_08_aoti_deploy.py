@@ -31,14 +31,40 @@
 # `tutorials.lec08_torch_export.aoti_deploy` holds the helpers this lab calls, and
 # `tutorials.core.cpp_build` builds the C++ program (with `g++`, cached).
 #
-# **A run on a 2-core x86-64 CPU (AVX-512), torch 2.14.1, 1 thread**, the command
-# `python -m tutorials.lec08_torch_export.lab_08_aoti_deploy --torch-compile --out-dir lec08/labs`
-# (8 epochs, 200 timed calls per cell; a shared machine, so expect ±20 % on the
-# latencies):
+# **A run on a 2-core x86-64 CPU (AVX-512), torch 2.14.1, 1 thread, 2026-12-02**, the
+# command `python -m tutorials.lec08_torch_export.lab_08_aoti_deploy --torch-compile
+# --out-dir lec08/labs` (8 epochs, validation accuracy 0.983, 200 timed calls per cell;
+# the machine was shared with other jobs, so expect ±20 % on every figure):
 #
 # ```text
-# RESULTS PENDING
+# parity against eager (tolerance 0.0001):
+# | batch | AOTI-Python max|diff| | AOTI-C++ max|diff| | ok  |
+# |-------|-----------------------|--------------------|-----|
+# |     1 |               1.9e-06 |            1.9e-06 | yes |
+# |    32 |               0.0e+00 |            0.0e+00 | yes |
+# |   256 |               0.0e+00 |            0.0e+00 | yes |
+#
+# 6. latency, median µs per call over 200 calls (1 threads)
+# | batch | eager us | torch.compile us | AOTI-Python us | AOTI-C++ us |
+# |-------|----------|------------------|----------------|-------------|
+# |     1 |     54.4 |             65.0 |           36.7 |        21.9 |
+# |    32 |    649.8 |            374.8 |          318.4 |       277.6 |
+# |   256 |  12348.9 |           5400.4 |         2116.1 |      1828.5 |
+# | export s | AOTI compile s | package cached | package MB | torch.compile first calls s |
+# |----------|----------------|----------------|------------|-----------------------------|
+# |     1.44 |          25.09 | no             |       1.66 |                       13.40 |
 # ```
+#
+# What it shows: all three runtimes agree to float32 rounding, and the 359 validation
+# predictions are identical. At batch 1 the cost is the call itself: the package
+# called from C++ takes 22 µs, from Python 37 µs (Python's call and argument
+# handling), eager 54 µs (one Python dispatch per operator), and `torch.compile`
+# 65 µs (Dynamo checks its guards on every call before running the compiled code).
+# At batch 256 the kernels dominate, and
+# Inductor's fused, vectorized code is about 6× faster than eager here; C++ and
+# Python then differ by the call overhead only. The price is the compile: 25 s for
+# the package (once, at build time) against 13 s of `torch.compile` on the first
+# calls of every new process. The whole run took 68 s.
 
 # %%
 from __future__ import annotations
