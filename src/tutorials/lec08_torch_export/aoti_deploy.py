@@ -167,9 +167,9 @@ def package_key(ep: torch.export.ExportedProgram, device: torch.device | str) ->
     """A hash of what an AOTInductor package of ``ep`` depends on.
 
     The program's code, its signature and shape ranges, every weight and buffer
-    (their bytes), torch's version, the device, and on CPU the instruction set
-    Inductor vectorizes for (``ATEN_CPU_CAPABILITY`` changes it) and the thread count
-    its kernels are generated for.
+    (their bytes), torch's version, the device, on CPU the instruction set Inductor
+    vectorizes for (``ATEN_CPU_CAPABILITY`` changes it) and the thread count its
+    kernels are generated for, on CUDA the GPU and its compute capability.
 
     Args:
         ep: the exported program.
@@ -183,8 +183,12 @@ def package_key(ep: torch.export.ExportedProgram, device: torch.device | str) ->
 
     device = torch.device(device)
     h = hashlib.sha256()
-    with _quiet_cuda_probe(device):
-        isa = str(cpu_vec_isa.pick_vec_isa()) if device.type == "cpu" else "-"
+    if device.type == "cpu":
+        with _quiet_cuda_probe(device):
+            isa = str(cpu_vec_isa.pick_vec_isa())
+    else:  # the kernels are compiled for this GPU's architecture
+        major, minor = torch.cuda.get_device_capability(device)
+        isa = f"{torch.cuda.get_device_name(device)} sm_{major}{minor}"
     h.update(f"{torch.__version__}|{device.type}|{isa}|{parallel_num_threads()}\n".encode())
     h.update(ep.graph_module.code.encode())
     h.update(str(ep.graph_signature).encode())
