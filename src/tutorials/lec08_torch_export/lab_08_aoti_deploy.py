@@ -60,8 +60,12 @@
 # called from C++ takes 22 µs, from Python 37 µs (Python's call and argument
 # handling), eager 54 µs (one Python dispatch per operator), and `torch.compile`
 # 65 µs (Dynamo checks its guards on every call before running the compiled code).
-# At batch 256 the kernels dominate, and
-# Inductor's fused, vectorized code is about 6× faster than eager here; C++ and
+# At batch 256 the arithmetic dominates and the package is about 6× faster than eager.
+# Its convolutions are still ATen's (the generated `wrapper.cpp` inside the `.pt2`
+# calls `aoti_torch_cpu_convolution`), but Inductor runs the second one in
+# channels-last layout and fuses the ReLUs, the max-pool and the layout changes into
+# two generated loops (`kernel.cpp`: `cpp_fused_convolution_relu_0`,
+# `cpp_fused_max_pool2d_with_indices_relu_1`); unzip the package to read them. C++ and
 # Python then differ by the call overhead only. The price is the compile: 25 s for
 # the package (once, at build time) against 13 s of `torch.compile` on the first
 # calls of every new process. The whole run took 68 s.
@@ -141,16 +145,20 @@ def accuracy(logits: torch.Tensor, labels: torch.Tensor) -> float:
 # `aoti_compile_and_package` lowers the exported graph with Inductor, generates C++
 # for the kernels and a wrapper that calls them, compiles both with the system's
 # C++ compiler into a shared library, and zips it with the weights into a `.pt2`.
-# Inductor's cache does not cover AOT compiles: each call pays the whole compile
-# (tens of seconds on a CPU). `compile_package` therefore keeps each package under
+# Inductor's FX graph cache does not cover AOT compiles (`_compile_fx_inner` in
+# `torch/_inductor/compile_fx.py` uses it only `not aot_mode`): each call pays the whole
+# compile (tens of seconds on a CPU). `compile_package` therefore keeps each package under
 # Inductor's cache directory, keyed by a hash of the program, its weights, torch's
 # version, the device, the CPU instruction set and the thread count, and reuses it
 # when all of them match (`--rebuild` compiles anyway). The results report the
 # compile time of the run that built the package.
 #
-# On CPU the generated kernels are written for the thread count at compile time
-# (`torch.get_num_threads()`), which is why `--threads` is set before compiling and
-# why it is part of the key.
+# On CPU the generated loops are written for the thread count at compile time:
+# `WorkSharing.parallel` in `torch/_inductor/codegen/cpp.py` emits
+# `#pragma omp parallel num_threads(N)` with `N = torch.get_num_threads()` (unless N is
+# the machine's core count, or `TORCHINDUCTOR_CPP_DYNAMIC_THREADS=1`), and with one
+# thread no parallel loop at all. That is why `--threads` is set before compiling and
+# why the thread count is part of the key.
 
 # %%
 def example_batch(x: torch.Tensor, batch: int) -> torch.Tensor:
@@ -161,10 +169,10 @@ def example_batch(x: torch.Tensor, batch: int) -> torch.Tensor:
 # %% [markdown]
 # ## 4–5. Parity: eager, AOTInductor from Python, AOTInductor from C++
 #
-# All three must compute the same logits up to float32 rounding. The generated
-# kernels order their additions differently from ATen's, so the outputs are not
-# bitwise equal: the check is `max |Δ| <= tolerance` (1e-4 on CPU; 1e-3 on CUDA,
-# where convolutions may use TF32). On the whole validation set the lab also counts
+# All three must compute the same logits up to float32 rounding. The package runs
+# other code than eager (its own fused loops, another memory layout), so the outputs
+# need not be bitwise equal: the check is `max |Δ| <= tolerance` (1e-4 on CPU; 1e-3 on
+# CUDA, where cuDNN convolutions may use TF32). On the whole validation set the lab also counts
 # how many predictions (the argmax) agree.
 #
 # The C++ program reads each input from a raw float32 file (`tensor.numpy().tofile`),
