@@ -112,6 +112,7 @@ def test_compile_error_names_the_source_and_shows_the_compiler_output(tmp_path):
         build_program([src], "broken", link_torch=False, cache=tmp_path / "cache")
     message = str(err.value)
     assert str(src) in message and "undefined_name" in message and "failed to build 'broken'" in message
+    assert "its first error:\n" + str(src) + ":1" in message  # file:line of the first error, then the tail
     assert not list((tmp_path / "cache").glob("broken-*/broken"))  # nothing half-built is cached
 
 

@@ -340,9 +340,11 @@ def _compile(cxx: str, name: str, paths: list[Path], command: list[str], link_fl
     if done.returncode != 0:
         partial.unlink(missing_ok=True)
         where = ", ".join(str(p) for p in paths)
+        output = done.stderr + done.stdout
+        first = next((line for line in output.splitlines() if " error: " in line), "")
         raise CppBuildError(
             f"{Path(cxx).name} failed to build {name!r} from {where} (exit {done.returncode}); "
-            f"the last lines of its output:\n{_tail(done.stderr + done.stdout)}")
+            f"its first error:\n{first}\nthe last lines of its output:\n{_tail(output)}")
     os.replace(partial, binary)  # atomic: a concurrent build never sees half a binary
     seconds = time.perf_counter() - start
     (folder / "build.json").write_text(json.dumps(
