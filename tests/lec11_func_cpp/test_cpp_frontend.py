@@ -7,7 +7,7 @@ import shutil
 import pytest
 import torch
 
-from tutorials.core.cpp_build import COMPILERS, CppBuildError, cmake_support, run_program
+from tutorials.core.cpp_build import COMPILERS, CppBuildError, cmake_build, cmake_support, run_program
 from tutorials.lec11_func_cpp import cpp_frontend
 from tutorials.lec11_func_cpp.cpp_frontend import (
     MLP,
@@ -104,4 +104,4 @@ def test_cmake_route_builds_the_same_program(run):
     assert cmake_run.stdout == run.stdout.replace(f"saved 8 tensors to {run.saved}\n", "")
     route = cmake_run.build.command
     assert ("-DTORCH_WITHOUT_CUDA_TOOLKIT=ON" in route) == (not support.available), support.reason
-    assert cpp_frontend.cmake_build_and_run().build.cached
+    assert cmake_build(cpp_frontend.CPP_DIR, cpp_frontend.PROGRAM).cached  # keyed by content: no cmake runs
