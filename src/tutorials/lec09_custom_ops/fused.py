@@ -50,6 +50,7 @@ Examples:
 
 from __future__ import annotations
 
+import contextlib
 import math
 import os
 import time
@@ -200,17 +201,40 @@ def load_extension(verbose: bool = False):
         return _OPS
     from torch.utils.cpp_extension import load_inline
 
-    load_inline(
-        name=EXTENSION_NAME,
-        cpp_sources=[CPP_SOURCE.read_text(encoding="utf-8")],
-        extra_cflags=list(BUILD_FLAGS),
-        extra_ldflags=["-fopenmp"],
-        is_python_module=False,  # a plain shared library: its TORCH_LIBRARY blocks register the ops
-        verbose=verbose,
-    )
+    with _one_ninja():
+        load_inline(
+            name=EXTENSION_NAME,
+            cpp_sources=[CPP_SOURCE.read_text(encoding="utf-8")],
+            extra_cflags=list(BUILD_FLAGS),
+            extra_ldflags=["-fopenmp"],
+            is_python_module=False,  # a plain shared library: its TORCH_LIBRARY blocks register the ops
+            verbose=verbose,
+        )
     _register_python_parts()
     _OPS = torch.ops.lec09_fused
     return _OPS
+
+
+@contextlib.contextmanager
+def _one_ninja():
+    """Run ``load_inline``'s ``ninja`` from the ``ninja`` package when it is installed, whatever the PATH.
+
+    Two ninja versions (the pip package's 1.13 in the virtual environment, a system 1.11 in
+    ``/usr/bin``) hash the build command differently in the build folder's ``.ninja_log``: a
+    process that finds the other one first on its PATH sees "command line changed" and
+    rebuilds (a minute here), and the next process of the first kind rebuilds again.
+    """
+    try:
+        import ninja
+    except ImportError:
+        yield
+        return
+    path = os.environ.get("PATH", "")
+    os.environ["PATH"] = os.pathsep.join([ninja.BIN_DIR, path]) if path else ninja.BIN_DIR
+    try:
+        yield
+    finally:
+        os.environ["PATH"] = path
 
 
 def _register_python_parts() -> None:
