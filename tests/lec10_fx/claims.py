@@ -10,7 +10,7 @@ from tutorials._book.layout import files_written
 
 
 def claims(ns, out, workdir):
-    assert files_written(workdir, "*.png") == {"lec10/net-graph.png"}
+    assert files_written(workdir, "*.png") == {"lec10/net-graph.png", "lec10/node-times.png"}
     # section 2-3: the graph has all six opcodes and ShapeProp filled every node's metadata
     gm = ns["gm"]
     assert {n.op for n in gm.graph.nodes} == {
