@@ -30,6 +30,7 @@ def claims(ns, out, workdir):
     # twice eager on this tiny model (it removes per-module Python overhead)
     assert "AOTI == eager: True" in out
     assert 0.1 < ns["compile_s"] < 600, f"compile took {ns['compile_s']:.1f} s"
+    assert (workdir / "lec08" / "small_net_aoti.pt2").stat().st_size > 100_000  # a model.so inside
     assert 0 < ns["aoti_us"] < 2 * ns["eager_us"], (
         f"AOTI {ns['aoti_us']:.0f} us vs eager {ns['eager_us']:.0f} us")
     runner = torch._inductor.aoti_load_package(str(workdir / "lec08" / "small_net_aoti.pt2"))

@@ -49,5 +49,8 @@ def test_draw_graphs(ep, tmp_path):
 
 def test_latency_us():
     assert graphs.latency_us(torch.relu, (torch.randn(8),), repeat=5, warmup=1) > 0
+    assert graphs.latency_us(torch.relu, (torch.randn(8),), repeat=5, warmup=0, stat="median") > 0
+    with pytest.raises(ValueError, match="stat must be 'min' or 'median'"):
+        graphs.latency_us(torch.relu, (torch.randn(8),), stat="mean")
     with pytest.raises(ValueError, match="repeat must be at least 1"):
         graphs.latency_us(torch.relu, (torch.randn(8),), repeat=0)

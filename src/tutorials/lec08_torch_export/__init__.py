@@ -4,6 +4,7 @@ Everything of the chapter ``docs/lectures/08-torch-export.md``:
 :mod:`~tutorials.lec08_torch_export.chapter` (the code the page shows, section by section),
 :mod:`~tutorials.lec08_torch_export.exercises` (the self-checks of its exercises),
 :mod:`~tutorials.lec08_torch_export.graphs` (reading an ``ExportedProgram``'s operators, drawing
-them, timing a compiled model) and the lab ``lab_08_aoti_deploy`` (export, AOTInductor package,
-C++ and Python inference).
+its graph, timing a compiled model), :mod:`~tutorials.lec08_torch_export.aoti_deploy` (AOTInductor
+packages, cached, and the C++ runner; shared by the page and the lab) and the lab
+``lab_08_aoti_deploy`` (export, AOTInductor package, C++ and Python inference).
 """
