@@ -105,3 +105,22 @@ def test_cmake_route_builds_the_same_program(run):
     route = cmake_run.build.command
     assert ("-DTORCH_WITHOUT_CUDA_TOOLKIT=ON" in route) == (not support.available), support.reason
     assert cmake_build(cpp_frontend.CPP_DIR, cpp_frontend.PROGRAM).cached  # keyed by content: no cmake runs
+
+
+@pytest.mark.skipif(shutil.which("cmake") is None, reason="cmake is not on the PATH")
+@pytest.mark.skipif(torch.version.cuda is None, reason="a CPU wheel never needs a toolkit")
+@pytest.mark.skipif(not cmake_support().available, reason="no CUDA toolkit: the test above took this route")
+def test_cmake_route_without_a_cuda_toolkit(run, monkeypatch):
+    """The route GitHub's runners take (a CUDA wheel, no nvcc), taken here by hiding the toolkit.
+
+    With TORCH_WITHOUT_CUDA_TOOLKIT=ON the project defines torch::cudart before find_package(Torch),
+    so Caffe2's cuda.cmake returns at once and never looks for nvcc: hiding it from this module is
+    enough to take the same path. Built once (its own content-keyed folder), then cached.
+    """
+    from tutorials.core import cpp_build
+
+    monkeypatch.setattr(cpp_build, "_cuda_toolkit", lambda: None)
+    cmake_run = cpp_frontend.cmake_build_and_run()
+    assert "-DTORCH_WITHOUT_CUDA_TOOLKIT=ON" in cmake_run.build.command
+    assert not any(arg.startswith("-DCUDA_TOOLKIT_ROOT_DIR") for arg in cmake_run.build.command)
+    assert cmake_run.stdout == run.stdout.replace(f"saved 8 tensors to {run.saved}\n", "")
