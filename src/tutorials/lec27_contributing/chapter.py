@@ -87,11 +87,14 @@ for dtype in (torch.float32, torch.float64, torch.bfloat16):
         torch.testing.assert_close(got, want)  # dtype-aware default tolerances
         assert got.shape == s.input.shape and got.dtype == dtype
     rows.append(f"{str(dtype):15} {len(list(sample_inputs_softcap(dtype)))} samples match the reference")
+opchecked = ("0-d", "empty", "transposed")  # opcheck traces the op: a few samples suffice
 for s in sample_inputs_softcap(torch.float64, requires_grad=True):
     assert torch.autograd.gradcheck(softcap, (s.input, *s.args)), s.name
-    result = torch.library.opcheck(softcap.default, (s.input, *s.args))
-    assert set(result.values()) == {"SUCCESS"}, (s.name, result)
-rows.append(f"gradcheck + opcheck passed on: {[s.name for s in sample_inputs_softcap(torch.float64)]}")
+    if s.name in opchecked:
+        result = torch.library.opcheck(softcap.default, (s.input, *s.args))
+        assert set(result.values()) == {"SUCCESS"}, (s.name, result)
+rows.append(f"gradcheck passed on: {[s.name for s in sample_inputs_softcap(torch.float64)]}")
+rows.append(f"opcheck passed on: {list(opchecked)}")
 print("\n".join(rows))
 # --8<-- [end:opinfo_tests]
 
