@@ -386,9 +386,12 @@ def _run(args: argparse.Namespace, device: torch.device, out: Path) -> dict:
                        title=f"digits CNN on {device_label(device)}, {threads} thread(s), torch "
                              f"{torch.__version__}",
                        note=None if cpp_note is None else "AOTI-C++: not built here (see the results)")
-    import matplotlib.pyplot as plt
+    import sys
 
-    plt.close(fig)
+    if "ipykernel" not in sys.modules:  # a notebook shows the figure under the cell
+        import matplotlib.pyplot as plt
+
+        plt.close(fig)
     results = {
         "device": device_label(device), "torch": torch.__version__, "cpu_count": os.cpu_count(),
         "threads": threads, "dry_run": args.dry_run, "seed": args.seed, "epochs": epochs,
