@@ -460,3 +460,18 @@ try:
 except RuntimeError as err:
     print("RuntimeError:", err)
 # --8<-- [end:mistake_grad_count]
+
+# --8<-- [start:lab_results]
+import json  # noqa: E402
+
+results_file = OUT / "labs" / "lab_9_1_results.json"  # written by the lab's dry run above
+if results_file.exists():
+    lab = json.loads(results_file.read_text())
+    print(f"copy bandwidth {lab['copy_gbs']:.1f} GB/s; {lab['benchmark'][0]['elements']} elements")
+    for r in lab["benchmark"]:
+        print(f"{r['version']:14s} {r['median us']:8.0f} us {r['bytes/elem']:3d} B/elem "
+              f"{r['GB/s']:6.2f} GB/s {r['of copy bw']:5.0%} of copy  {r['speed-up vs eager']:4.2f}x")
+else:
+    print("run the lab first: python -m tutorials.lec09_custom_ops.lab_09_fused_kernel --dry-run "
+          "--device cpu --out-dir lec09/labs")
+# --8<-- [end:lab_results]
