@@ -43,6 +43,10 @@ def test_benchmark_rows_and_their_arithmetic(results):
         assert r["of copy bw"] == pytest.approx(r["GB/s"] / results["copy_gbs"])
         assert r["GFLOP/s"] == pytest.approx(11 * r["elements"] / (r["median us"] * 1e-6) / 1e9)
     assert rows[0]["speed-up vs eager"] == 1.0
+    # torch.compile compiles the reference: the same hash mask as the fused kernel
+    assert results["compiled"] == "tutorials.lec09_custom_ops.fused.reference"
+    check = results["compiled_vs_reference"]
+    assert check["dropped_are_zero"] is True and check["max_abs_diff"] < 1e-5
     assert results["copy_gbs"] > 0 and results["matmul_gflops"] > 0
 
 
