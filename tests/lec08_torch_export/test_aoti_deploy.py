@@ -168,3 +168,13 @@ def test_plot_latency(tmp_path):
     assert len(fig.axes) == 2 and [t.get_text() for t in fig.axes[0].texts] == ["50", "30", "n/a"]
     with pytest.raises(ValueError, match="no rows"):
         ad.plot_latency([])
+
+
+def test_inductor_compiler_problem_names_the_compiler(monkeypatch):
+    import torch._inductor.config as inductor_config
+
+    assert ad.inductor_compiler_problem() is None  # g++ here
+    monkeypatch.setattr(inductor_config.cpp, "cxx", (None, "no-such-compiler-here"))
+    problem = ad.inductor_compiler_problem()
+    assert problem.startswith("AOTInductor compiles the code it generates with a C++ compiler, and none")
+    assert "no-such-compiler-here" in problem and "point $CXX at one" in problem

@@ -86,6 +86,15 @@ def test_without_a_compiler_the_cpp_column_is_skipped_with_its_reason(monkeypatc
     assert not (tmp_path / "io").exists()
 
 
+def test_without_any_compiler_the_lab_stops_before_writing(monkeypatch, tmp_path, capsys):
+    monkeypatch.setattr(lab, "inductor_compiler_problem", lambda: "AOTInductor compiles ... (no g++)")
+    with pytest.raises(SystemExit) as exc:
+        lab.main(["--dry-run", "--device", "cpu", "--out-dir", str(tmp_path / "out")])
+    assert exc.value.code == 1
+    assert "cannot run Lab 8.1: AOTInductor compiles ... (no g++)" in capsys.readouterr().err
+    assert not (tmp_path / "out").exists()
+
+
 def test_parity_row_flags_a_difference():
     a = torch.zeros(2, 10)
     assert lab.parity_row(2, a, a, None, 1e-4)["ok"] is True

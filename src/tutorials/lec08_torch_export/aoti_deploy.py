@@ -41,6 +41,7 @@ __all__ = [
     "build_runner",
     "compile_package",
     "export_dynamic_batch",
+    "inductor_compiler_problem",
     "max_abs_diff",
     "median_us",
     "package_key",
@@ -197,6 +198,29 @@ def package_key(ep: torch.export.ExportedProgram, device: torch.device | str) ->
         if isinstance(t, torch.Tensor):
             _tensor_digest(h, name, t)
     return h.hexdigest()[:24]
+
+
+def inductor_compiler_problem() -> str | None:
+    """Why AOTInductor cannot compile on this machine, or None when its C++ compiler works.
+
+    AOTInductor compiles the C++ it generates (the kernels on CPU, the wrapper on CPU
+    and CUDA alike) with the compiler in ``torch._inductor.config.cpp.cxx`` (``$CXX``,
+    else ``g++``; ``clang++`` on macOS). Without one, no package can be built at all.
+
+    Returns:
+        None, or one sentence naming the compiler looked for and how to get one.
+    """
+    from torch._inductor import exc
+    from torch._inductor.cpp_builder import get_cpp_compiler
+
+    try:
+        with _quiet_cuda_probe("cpu"):
+            get_cpp_compiler()
+    except exc.InvalidCxxCompiler as err:
+        return (f"AOTInductor compiles the code it generates with a C++ compiler, and none works here "
+                f"({str(err).strip()}); install one (Debian/Ubuntu: `sudo apt-get install g++`, macOS: "
+                "`xcode-select --install`) or point $CXX at one")
+    return None
 
 
 @dataclass

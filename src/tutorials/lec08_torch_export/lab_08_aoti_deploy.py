@@ -103,6 +103,7 @@ from tutorials.lec08_torch_export.aoti_deploy import (
     build_runner,
     compile_package,
     export_dynamic_batch,
+    inductor_compiler_problem,
     max_abs_diff,
     median_us,
     plot_latency,
@@ -178,8 +179,10 @@ def example_batch(x: torch.Tensor, batch: int) -> torch.Tensor:
 # The C++ program reads each input from a raw float32 file (`tensor.numpy().tofile`),
 # runs it, and writes the first output the same way; `aoti_deploy.run_cpp` writes the
 # inputs, runs the program once for all batch sizes (one package load) and reads the
-# outputs back. When no C++ compiler is found the lab says so and leaves the C++
-# column empty, with the reason in the results.
+# outputs back. When the runner cannot be built (its compile fails, or a CUDA package
+# meets a CPU-only wheel) the lab says so and leaves the C++ column empty, with the
+# reason in the results. Without any C++ compiler the lab stops at the start with a
+# message: AOTInductor itself compiles with it, so there would be no package at all.
 
 # %%
 def parity_row(batch: int, eager: torch.Tensor, py: torch.Tensor, cpp: torch.Tensor | None,
@@ -288,6 +291,9 @@ def main(argv: list[str] | None = None) -> dict:
     if max(args.batch_sizes) > args.max_batch:
         parser.error(f"--batch-sizes: {max(args.batch_sizes)} is above --max-batch {args.max_batch}, the "
                      "largest batch the package will accept; raise --max-batch")
+    problem = inductor_compiler_problem()
+    if problem is not None:  # no package without a compiler: say so before creating anything
+        parser.exit(1, f"{parser.prog}: cannot run Lab 8.1: {problem}\n")
     if args.threads:
         torch.set_num_threads(args.threads)
     with guard_run("Lab 8.1", args.out_dir):  # Ctrl-C: a message and exit status 130
