@@ -130,7 +130,10 @@ for i in range(0, len(triples), 3):
 """)
     fake.chmod(fake.stat().st_mode | stat.S_IXUSR)
     xs = [torch.ones(1, 1, 2, 2), torch.arange(8.0).reshape(2, 1, 2, 2)]
-    outs, results, stdout = ad.run_cpp(fake, tmp_path / "m.pt2", xs, tmp_path / "io", iters=3)
+    outs, results, stdout, command = ad.run_cpp(fake, tmp_path / "m.pt2", xs, tmp_path / "io", iters=3)
+    assert command[:5] == [str(fake), str(tmp_path / "m.pt2"), "cpu", "1", "3"]
+    io = tmp_path / "io"
+    assert command[5:8] == [str(io / "input_0.bin"), "1,1,2,2", str(io / "output_0.bin")]
     assert [r.shape for r in results] == [(1, 4), (2, 4)] and results[1].iters == 3
     assert torch.equal(outs[1], 2 * xs[1].reshape(2, 4))
     assert (tmp_path / "io" / "input_0.bin").is_file()

@@ -425,7 +425,8 @@ def parse_runner_output(text: str) -> list[CppResult]:
 
 def run_cpp(executable: str | Path, package: str | Path, inputs: Sequence[torch.Tensor],
             work_dir: str | Path, device: torch.device | str = "cpu", threads: int = 1,
-            iters: int = 50, timeout: float = 300.0) -> tuple[list[torch.Tensor], list[CppResult], str]:
+            iters: int = 50, timeout: float = 300.0
+            ) -> tuple[list[torch.Tensor], list[CppResult], str, list[str]]:
     """Run ``aoti_runner`` on ``inputs`` (one process, one package load) and read its outputs back.
 
     Args:
@@ -439,8 +440,8 @@ def run_cpp(executable: str | Path, package: str | Path, inputs: Sequence[torch.
         timeout: seconds before the process is stopped.
 
     Returns:
-        ``(outputs, results, stdout)``: the first output of each input, the parsed
-        result lines, and what the program printed.
+        ``(outputs, results, stdout, command)``: the first output of each input, the
+        parsed result lines, what the program printed, and the command that ran it.
 
     Raises:
         tutorials.core.cpp_build.CppBuildError: the program failed; the message holds its command
@@ -459,7 +460,7 @@ def run_cpp(executable: str | Path, package: str | Path, inputs: Sequence[torch.
     if len(results) != len(inputs):
         raise RuntimeError(f"aoti_runner printed {len(results)} results for {len(inputs)} inputs:\n{stdout}")
     outputs = [read_float32(work_dir / f"output_{i}.bin", r.shape) for i, r in enumerate(results)]
-    return outputs, results, stdout
+    return outputs, results, stdout, cmd
 
 
 # --- the figure ------------------------------------------------------------------------------------

@@ -75,6 +75,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import shlex
 import shutil
 import tempfile
 import time
@@ -208,9 +209,9 @@ def cpp_step(device: torch.device, package: Path, inputs: dict[int, torch.Tensor
         print(f"\n5. {note}")
         return cpp, None, None, note
     built = "cached build" if cpp.cached else f"built in {cpp.build_s:.1f} s"
-    outs, results, stdout = run_cpp(cpp.executable, package, list(inputs.values()), io_dir,
-                                    device=device, threads=threads, iters=iters)
-    print(f"\n5. C++ runner ({built}: {cpp.executable.name} from {CPP_SOURCE.name}) printed:")
+    outs, results, stdout, command = run_cpp(cpp.executable, package, list(inputs.values()), io_dir,
+                                             device=device, threads=threads, iters=iters)
+    print(f"\n5. C++ runner ({built} of {CPP_SOURCE.name}), run as\n   {shlex.join(command)}\n   printed:")
     print("   " + stdout.strip().replace("\n", "\n   "))
     return (cpp, dict(zip(inputs, outs, strict=True)),
             {b: r.median_us for b, r in zip(inputs, results, strict=True)}, None)
