@@ -13,7 +13,8 @@ Three ways to compute it:
   writes ``y`` once. :func:`load_extension` builds it with
   ``torch.utils.cpp_extension.load_inline`` under the one name :data:`EXTENSION_NAME`
   with the same source and flags every time, so the chapter, the lab and the tests
-  share one build in ``$TORCH_EXTENSIONS_DIR`` (about 17 s cold, 2 s warm). It then
+  share one build in ``$TORCH_EXTENSIONS_DIR`` (cold: about 40 s of CPU time, one to two
+  minutes on a busy 2-core machine; cached: about 2 s). It then
   registers, in Python, a fake kernel (``torch.library.register_fake``: shapes for
   ``torch.compile(fullgraph=True)`` and ``torch.export``) and the derivative
   (``torch.library.register_autograd``), whose backward is the second C++ op
@@ -84,9 +85,11 @@ __all__ = [
 CPP_SOURCE = Path(__file__).with_name("csrc") / "fused_bias_gelu_dropout.cpp"
 #: The one name every caller builds under: same name + same source + same flags = one build.
 EXTENSION_NAME = "lec09_fused_bias_gelu_dropout"
-#: Compiler flags: -O3 lets gcc vectorise the hash loop; -march=native enables AVX2/FMA for
-#: ``at::vec::Vectorized`` (the source defines CPU_CAPABILITY_AVX2 when ``__AVX2__`` and ``__FMA__``
-#: are set); -fopenmp makes ``at::parallel_for`` a ``#pragma omp parallel`` region.
+#: Compiler flags: -O3 lets gcc vectorise the hash loop; -march=native lets ``at::vec::Vectorized``
+#: use the build machine's widest vectors (the source defines CPU_CAPABILITY_AVX512 when the AVX-512
+#: F/BW/DQ/VL macros are set, else CPU_CAPABILITY_AVX2 with AVX2 + FMA), so the build runs only on
+#: CPUs like the one that built it: keep ``$TORCH_EXTENSIONS_DIR`` per machine; -fopenmp makes
+#: ``at::parallel_for`` a ``#pragma omp parallel`` region.
 BUILD_FLAGS = ("-O3", "-march=native", "-fopenmp")
 #: FLOPs counted per element: bias add 1, GELU-tanh 9 (counting tanh as 1), dropout multiply 1.
 FLOPS_PER_ELEMENT = 11
@@ -181,7 +184,7 @@ def reference(x: Tensor, bias: Tensor, p: float = 0.1, seed: int = 0, training: 
 
 
 def load_extension(verbose: bool = False):
-    """Build (first call: ~17 s; cached: ~2 s) and load the C++ ops, and register their Python parts.
+    """Build (first call: about 40 s of CPU; cached: ~2 s) and load the C++ ops; register their Python parts.
 
     ``load_inline`` hashes the source and the flags: the same :data:`EXTENSION_NAME`,
     source and :data:`BUILD_FLAGS` find the build in ``$TORCH_EXTENSIONS_DIR`` (the

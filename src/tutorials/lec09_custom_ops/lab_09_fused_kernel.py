@@ -29,8 +29,9 @@
 # python -m tutorials.lec09_custom_ops.lab_09_fused_kernel --device cuda --out-dir lab91/   # Triton
 # ```
 #
-# The first run builds the C++ extension (about 20 s; cached in `$TORCH_EXTENSIONS_DIR`)
-# and compiles the Inductor kernel (about 20 s; cached in `$TORCHINDUCTOR_CACHE_DIR`).
+# The first run builds the C++ extension (about 40 s of CPU time; cached in
+# `$TORCH_EXTENSIONS_DIR`) and compiles the Inductor kernel (about 20 s; cached in
+# `$TORCHINDUCTOR_CACHE_DIR`); later runs load both in seconds.
 # With `--device cuda` the fused row is the Triton kernel; without Triton installed the
 # lab says so and measures eager and `torch.compile` only.
 #
@@ -47,7 +48,7 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
-from tutorials.core.benchmark import import_notes, time_callable
+from tutorials.core.benchmark import import_notes  # first: it holds back cpp_extension's CUDA note
 from tutorials.core.cli import (
     add_standard_options,
     guard_run,
@@ -189,9 +190,27 @@ def compiled_reference(p: float, seed: int):
     return run
 
 
+def best_and_median_us(fn, x: torch.Tensor, b: torch.Tensor, min_run_time: float) -> tuple[float, float]:
+    """Best and median microseconds per call over ``blocked_autorange``'s blocks (CUDA synchronised).
+
+    The best block is what the hardware can do when nothing else runs; on a shared
+    machine the median also holds the other processes' time slices.
+    """
+    import torch.utils.benchmark as tbench  # after tutorials.core.benchmark, which imported it quietly
+
+    timer = tbench.Timer(stmt="fn(x, b)", globals={"fn": fn, "x": x, "b": b},
+                         num_threads=torch.get_num_threads())
+    m = timer.blocked_autorange(min_run_time=min_run_time)
+    return min(m.times) * 1e6, m.median * 1e6
+
+
 def benchmark(sizes: list[int], h: int, p: float, seed: int, device: torch.device, fused_fn, fused_label: str,
               compiled, min_run_time: float, copy_gbs: float) -> list[dict]:
-    """Median time, achieved GB/s and the fraction of the copy bandwidth per (size, version)."""
+    """Times, achieved GB/s and the fraction of the copy bandwidth per (size, version).
+
+    GB/s, GFLOP/s and the speed-up come from the best time, as the copy bandwidth does
+    (the best of its copies): both say what the machine can do, not how busy it was.
+    """
     eager_bytes = fused.traffic_per_element("eager", 4, mask_bytes=4)["forward"]
     fused_bytes = fused.traffic_per_element("fused", 4)["forward"]
     versions = [("eager", eager_fn(p), eager_bytes)]
@@ -206,14 +225,14 @@ def benchmark(sizes: list[int], h: int, p: float, seed: int, device: torch.devic
         eager_us = None
         for label, fn, nbytes in versions:
             fn(x, b)  # warm-up (and the compile, for torch.compile)
-            t = time_callable(fn, x, b, label=label, min_run_time=min_run_time)
-            eager_us = eager_us or t.median_us
-            gbs = fused.achieved_gbs(nbytes, x.numel(), t.median_us * 1e-6)
+            best, median = best_and_median_us(fn, x, b, min_run_time)
+            eager_us = eager_us or best
+            gbs = fused.achieved_gbs(nbytes, x.numel(), best * 1e-6)
             rows.append({
-                "rows": n, "elements": x.numel(), "version": label, "median us": t.median_us,
-                "IQR us": t.iqr_us, "bytes/elem": nbytes, "GB/s": gbs, "of copy bw": gbs / copy_gbs,
-                "GFLOP/s": fused.FLOPS_PER_ELEMENT * x.numel() / (t.median_us * 1e-6) / 1e9,
-                "speed-up vs eager": eager_us / t.median_us,
+                "rows": n, "elements": x.numel(), "version": label, "best us": best, "median us": median,
+                "bytes/elem": nbytes, "GB/s": gbs, "of copy bw": gbs / copy_gbs,
+                "GFLOP/s": fused.FLOPS_PER_ELEMENT * x.numel() / (best * 1e-6) / 1e9,
+                "speed-up vs eager": eager_us / best,
             })
     return rows
 
@@ -359,3 +378,48 @@ def _run(args: argparse.Namespace, device: torch.device) -> dict:
 # %%
 if __name__ == "__main__":
     main(script_argv(["--dry-run", "--device", "cpu"]))
+
+
+# %% [markdown]
+# ## Recorded run
+#
+# `--device cpu --threads 1`, default sizes (H = 1024, p = 0.1), on a 2-core x86-64 CPU
+# (AVX-512), torch 2.14.1, 2026-12-02, while other jobs shared the machine (load
+# average about 6 on its 2 cores: the medians are inflated, the best times less so).
+# Correctness: the C++ kernel within 2.4e-07 of the reference, the same elements
+# dropped, gradients within 2e-06, `gradcheck` (float64) passed; the Triton kernel in
+# the interpreter within 2.6e-07 with the same mask; `torch.compile` of the reference
+# drops the same elements. Roofs: copy 10.7 GB/s (one thread), matmul 49 GFLOP/s.
+#
+# | rows x 1024 | version | best ms | median ms | bytes/elem | GB/s | of copy bw | speed-up vs eager |
+# |------:|---------------|--------:|----------:|---:|-----:|-----:|-----:|
+# |   512 | eager         |    7.57 |      8.97 | 32 | 2.22 | 21 % | 1    |
+# |   512 | torch.compile |    2.22 |      2.77 |  8 | 1.89 | 18 % | 3.41 |
+# |   512 | fused C++     |    2.12 |      2.39 |  8 | 1.98 | 19 % | 3.57 |
+# |  4096 | eager         |    73.9 |      89.3 | 32 | 1.82 | 17 % | 1    |
+# |  4096 | torch.compile |    18.4 |      25.7 |  8 | 1.82 | 17 % | 4.01 |
+# |  4096 | fused C++     |    18.9 |      21.4 |  8 | 1.77 | 17 % | 3.90 |
+# | 32768 | eager         |    1310 |      1310 | 32 | 0.82 |  8 % | 1    |
+# | 32768 | torch.compile |     332 |       352 |  8 | 0.81 |  8 % | 3.93 |
+# | 32768 | fused C++     |     304 |       308 |  8 | 0.88 |  8 % | 4.30 |
+#
+# What it says:
+#
+# * **Fusion pays 3.4-4.3x** over eager at every size, and the compiler gets there
+#   too: `torch.compile` of the same arithmetic is within 10 % of the hand-written
+#   kernel. Writing a kernel by hand pays where the compiler cannot fuse (across an
+#   opaque custom op) or does not run (plain eager code).
+# * **On one CPU core, none of them is memory-bound.** All reach under a fifth of the
+#   copy bandwidth: one core's SLEEF `tanh` (counted as one of the 11 FLOPs per element,
+#   in fact many more instructions) and the hash, not the bytes, set the pace, so the
+#   points sit below the bandwidth roof, not on it. Eager is slower because it runs
+#   four passes (and PyTorch's CPU dropout draws its mask with `bernoulli_`), not
+#   because of its 32 bytes alone. Where more cores share one memory bus, or on a GPU,
+#   the arithmetic gets cheaper relative to the bytes and the points move up towards
+#   the roof; there the fused kernels' 4x fewer bytes matter most (not measured here:
+#   this machine was shared, and `--threads 2` timings were dominated by other jobs).
+# * At 32768 rows each tensor is 128 MiB: every call's new output is page-faulted in
+#   by the operating system, which costs every version the same, and lowers all GB/s.
+#
+# GPU: not measured (no GPU was available for this recording); with `--device cuda` the
+# fused row is the Triton kernel.
