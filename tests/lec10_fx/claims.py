@@ -45,3 +45,14 @@ def claims(ns, out, workdir):
     assert "points to torchao pt2e: True" in out
     # section 8's prose: the PT2E code has left torch (it lives in torchao) in this torch version
     assert importlib.util.find_spec("torch.ao.quantization.quantize_pt2e") is None
+    assert importlib.util.find_spec("torch.ao.quantization.quantizer") is None
+    # section 7's prose: this page's backend used AOTAutograd's default partitioner, while the
+    # aot_eager backend passes the min-cut one (so its graphs may differ from the page's)
+    import inspect
+
+    from torch._dynamo.backends import debugging
+    from torch._functorch.aot_autograd import aot_module_simplified
+
+    default = inspect.signature(aot_module_simplified).parameters["partition_fn"].default
+    assert default.__name__ == "default_partition"
+    assert "min_cut_rematerialization_partition" in inspect.getsource(debugging.aot_eager)

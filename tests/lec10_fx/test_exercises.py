@@ -53,12 +53,15 @@ def test_count_calls_check(capsys):
         ex.check_count_calls(lambda gm: list(_count_right(gm)))
 
 
-def _fold(conv, bn, *, eps=True, bias=True, sqrt=True, inplace=False):
+def _fold(conv, bn, *, eps=True, bias=True, sqrt=True, inplace=False, axis=0):
     var = bn.running_var + (bn.eps if eps else 0.0)
     scale = bn.weight / (torch.sqrt(var) if sqrt else var)
     fused = conv if inplace else copy.deepcopy(conv)
     with torch.no_grad():
-        fused.weight.mul_(scale.reshape(-1, 1, 1, 1))
+        if axis == 0:
+            fused.weight.mul_(scale.reshape(-1, 1, 1, 1))
+        else:  # the mistake: scaling the input-channel axis (only possible where sizes agree)
+            fused.weight.mul_(scale[: fused.weight.shape[1]].reshape(1, -1, 1, 1))
         b = conv.bias if conv.bias is not None else torch.zeros_like(bn.running_mean)
         new_bias = (b - bn.running_mean) * scale + bn.bias if bias else b * scale + bn.bias
         fused.bias = nn.Parameter(new_bias.detach().clone())
@@ -69,10 +72,12 @@ def test_fold_conv_bn_check(capsys):
     ex.check_fold_conv_bn(lambda c, b: _fold(c, b))
     ex.check_fold_conv_bn(fuse_conv_bn_eval)
     assert capsys.readouterr().out.count("✓") == 2
-    with pytest.raises(AssertionError, match="do not forget bn.eps"):
+    with pytest.raises(AssertionError, match="misses bn.eps"):
         ex.check_fold_conv_bn(lambda c, b: _fold(c, b, eps=False))
-    with pytest.raises(AssertionError, match="use running_var"):
+    with pytest.raises(AssertionError, match="misses the square root"):
         ex.check_fold_conv_bn(lambda c, b: _fold(c, b, sqrt=False))
+    with pytest.raises(AssertionError, match="multiply each output channel's filter"):
+        ex.check_fold_conv_bn(lambda c, b: _fold(c, b, axis=1))
     with pytest.raises(AssertionError, match="the bias is not"):
         ex.check_fold_conv_bn(lambda c, b: _fold(c, b, bias=False))
     with pytest.raises(AssertionError, match="changed the original module"):

@@ -351,11 +351,14 @@ def fold_conv_bn(gm):
                 and len(conv_node.users) == 1):  # the conv output must feed the BN only
             continue
         conv, bn = modules[conv_node.target], modules[node.target]
+        if not bn.track_running_stats:  # such a BN uses batch statistics even in eval mode
+            continue
         assert not (conv.training or bn.training), "fold_conv_bn: call model.eval() first"
         # bn(y) = (y - mean) / sqrt(var + eps) * gamma + beta, one scale per channel
         scale = bn.weight / torch.sqrt(bn.running_var + bn.eps)
-        fused = nn.Conv2d(conv.in_channels, conv.out_channels, conv.kernel_size,
-                          conv.stride, conv.padding, conv.dilation, conv.groups, bias=True)
+        fused = nn.Conv2d(conv.in_channels, conv.out_channels, conv.kernel_size, conv.stride,
+                          conv.padding, conv.dilation, conv.groups, bias=True,
+                          padding_mode=conv.padding_mode)
         with torch.no_grad():
             fused.weight.copy_(conv.weight * scale.reshape(-1, 1, 1, 1))
             bias = conv.bias if conv.bias is not None else torch.zeros_like(bn.running_mean)
@@ -498,7 +501,7 @@ print(Counter(n.op for n in fx.symbolic_trace(trained).graph.nodes)["call_module
 import warnings
 
 with warnings.catch_warnings():
-    warnings.simplefilter("ignore")  # importing torch.ao.quantization warns too
+    warnings.simplefilter("ignore")  # in case this torch version warns on import
     from torch.ao.quantization import quantize_fx
 
 notice = getattr(quantize_fx.prepare_fx, "__deprecated__", "")  # set by @deprecated

@@ -107,6 +107,13 @@ def _pairs() -> list[tuple[nn.Conv2d, nn.BatchNorm2d]]:
     return pairs
 
 
+def _scaled_by(fused: nn.Conv2d, conv: nn.Conv2d, scale: Tensor) -> bool:
+    """Whether ``fused.weight`` is ``conv.weight`` with output channel c scaled by ``scale[c]``."""
+    w = fused.weight.detach()
+    return w.shape == conv.weight.shape and torch.allclose(
+        w, conv.weight.detach() * scale.reshape(-1, 1, 1, 1), atol=1e-5, rtol=1e-4)
+
+
 def check_fold_conv_bn(fold: Callable[[nn.Conv2d, nn.BatchNorm2d], nn.Conv2d]) -> None:
     """Exercise 2: fold an eval-mode BatchNorm2d into the Conv2d before it.
 
@@ -136,14 +143,21 @@ def check_fold_conv_bn(fold: Callable[[nn.Conv2d, nn.BatchNorm2d], nn.Conv2d]) -
             f"{tuple(expected.shape)}; keep the conv's stride, padding and groups"
         if torch.allclose(got, expected, atol=1e-4, rtol=1e-4):
             continue
-        # diagnose: is only the bias wrong (a per-channel constant offset)?
+        # diagnose from the folded weight: which per-channel scale did the answer use?
+        gamma, var, eps = bn.weight.detach(), bn.running_var, bn.eps
         offset = (got - expected).mean(dim=(0, 2, 3), keepdim=True)
         if torch.allclose(got - offset, expected, atol=1e-4, rtol=1e-4):
             hint = (" The weights are right but the bias is not: it is (conv bias - running_mean) "
                     "* scale + bn.bias, with conv bias 0 when the conv has none.")
+        elif _scaled_by(fused, conv, gamma / torch.sqrt(var)):
+            hint = (" The scale misses bn.eps: it is gamma / sqrt(running_var + eps), and eps "
+                    "is inside the square root.")
+        elif _scaled_by(fused, conv, gamma / (var + eps)) or _scaled_by(fused, conv, gamma / var):
+            hint = (" The scale misses the square root: running_var is a variance, so divide by "
+                    "the standard deviation sqrt(running_var + eps).")
         else:
-            hint = (" The per-channel scale is gamma / sqrt(running_var + eps): use running_var "
-                    "(not its square root) and do not forget bn.eps.")
+            hint = (" The per-channel scale is gamma / sqrt(running_var + eps), one per output "
+                    "channel: multiply each output channel's filter (weight[c]) by scale[c].")
         raise AssertionError(
             f"{label}: folded output differs from bn(conv(x)) by up to "
             f"{(got - expected).abs().max().item():.3g}.{hint}")
