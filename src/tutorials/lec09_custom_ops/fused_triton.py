@@ -66,7 +66,7 @@ except ImportError as err:  # the GPU machine's torch may come without it
 if triton is not None:
 
     # --8<-- [start:triton_forward]
-    @triton.jit
+    @triton.jit(do_not_specialize=["key", "threshold"])  # a value of 1 would become a constexpr
     def _forward_kernel(x_ptr, b_ptr, y_ptr, n_elements, H, key, threshold, scale,
                         DROPOUT: tl.constexpr, BLOCK: tl.constexpr):
         pid = tl.program_id(axis=0)
@@ -89,7 +89,7 @@ if triton is not None:
         tl.store(y_ptr + offsets, y.to(y_ptr.dtype.element_ty), mask=inside)
     # --8<-- [end:triton_forward]
 
-    @triton.jit
+    @triton.jit(do_not_specialize=["key", "threshold"])
     def _backward_kernel(g_ptr, x_ptr, b_ptr, gx_ptr, n_elements, H, key, threshold, scale,
                          DROPOUT: tl.constexpr, BLOCK: tl.constexpr):
         pid = tl.program_id(axis=0)
