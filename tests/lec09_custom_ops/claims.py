@@ -20,11 +20,12 @@ def claims(ns, out, workdir):
     assert "auto_functionalized" in out
     # section 4: the C++ operator agrees with the reference and is opaque in both graphs
     y = ns["bias_gelu_dropout"](x, b, 0.3, 11)
-    assert torch.equal(y == 0, ns["reference"](x, b, 0.3, 11) == 0)
+    assert torch.allclose(y, ns["reference"](x, b, 0.3, 11))
+    assert bool((y[~ns["keep_mask"](3, 4, 0.3, 11)] == 0).all())
     assert "'lec09_fused.bias_gelu_dropout_backward.default'" in out
     # section 7: fusion moves 3.25x fewer bytes in forward; the Triton kernel matches
     assert ns["eager"]["forward"] / ns["fused"]["forward"] == 3.25
-    assert "same mask as the C++ kernel: True" in out
+    assert "allclose to the C++ kernel (atol 1e-5): True" in out
     # the lab's dry run (recorded numbers): the fused kernel beats eager (32 vs 8 bytes an element)
     rows = {r["version"]: r for r in ns["lab"]["benchmark"]}
     assert rows["fused C++"]["speed-up vs eager"] > 1.0, rows
