@@ -173,6 +173,30 @@ def test_cmake_build_without_a_toolkit_needs_the_projects_option(monkeypatch, tm
         cpp_build.cmake_build(tmp_path, "nothing")
 
 
+def test_forced_routes_say_why_they_cannot_be_taken(monkeypatch, tmp_path):
+    lists = tmp_path / "CMakeLists.txt"
+    lists.write_text("project(p CXX)\noption(TORCH_WITHOUT_CUDA_TOOLKIT \"\" OFF)\nfind_package(Torch)\n")
+    monkeypatch.setattr(cpp_build.shutil, "which", lambda name: "/usr/bin/" + name)
+    monkeypatch.setattr(cpp_build, "_cuda_toolkit", lambda: None)
+    monkeypatch.setattr(torch.version, "cuda", "13.0")
+    # no toolkit: the workaround
+    assert cpp_build._route_args(lists, None)[-1] == "-DTORCH_WITHOUT_CUDA_TOOLKIT=ON"
+    with pytest.raises(CppBuildError, match="does not work here: .*without a CUDA toolkit"):
+        cpp_build._route_args(lists, False)
+    monkeypatch.setattr(cpp_build, "_cuda_toolkit", lambda: tmp_path)
+    assert cpp_build._route_args(lists, None)[1] == f"-DCUDA_TOOLKIT_ROOT_DIR={tmp_path}"
+    # forced, toolkit or not
+    assert cpp_build._route_args(lists, True)[-1] == "-DTORCH_WITHOUT_CUDA_TOOLKIT=ON"
+    plain = tmp_path / "plain"
+    plain.mkdir()
+    (plain / "CMakeLists.txt").write_text("project(plain CXX)\nfind_package(Torch REQUIRED)\n")
+    with pytest.raises(CppBuildError, match="offers no TORCH_WITHOUT_CUDA_TOOLKIT option"):
+        cpp_build.cmake_configure(plain, tmp_path / "b", without_toolkit=True)
+    monkeypatch.setattr(torch.version, "cuda", None)
+    with pytest.raises(CppBuildError, match="needs cmake and a CUDA wheel: .*CPU wheel"):
+        cpp_build._route_args(lists, True)
+
+
 def test_project_files_skip_build_folders(tmp_path):
     (tmp_path / "CMakeLists.txt").write_text("project(p CXX)\n")
     (tmp_path / "main.cpp").write_text("int main() {}\n")

@@ -68,6 +68,12 @@ def _swapped(fn, x, v):
     return fn(x), tangent
 
 
+def _swapped_both(fn, x, v):  # the same mistake, returning the dual's own primal: f(v)
+    with fwAD.dual_level():
+        primal, tangent = fwAD.unpack_dual(fn(fwAD.make_dual(v, x)))
+    return primal, tangent
+
+
 def test_jvp_by_dual_numbers_check(capsys):
     ex.check_jvp_by_dual_numbers(_jvp_dual)
     assert "✓" in capsys.readouterr().out
@@ -77,6 +83,8 @@ def test_jvp_by_dual_numbers_check(capsys):
         ex.check_jvp_by_dual_numbers(_vjp_instead)
     with pytest.raises(AssertionError, match="primal first"):
         ex.check_jvp_by_dual_numbers(_swapped)
+    with pytest.raises(AssertionError, match="value is f\\(v\\), not f\\(x\\).*primal first"):
+        ex.check_jvp_by_dual_numbers(_swapped_both)
 
 
 def test_choose_jacobian_check(capsys):

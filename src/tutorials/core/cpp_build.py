@@ -21,8 +21,12 @@ Two routes lead to a libtorch program:
   says whether this machine can take that route, and why not. A project can still
   configure there if it defines an empty ``torch::cudart`` target before
   ``find_package(Torch)`` (Caffe2's ``public/cuda.cmake`` then returns at its include
-  guard); the course's ``CMakeLists.txt`` files offer that as the
-  ``TORCH_WITHOUT_CUDA_TOOLKIT`` option, and :func:`cmake_build` turns it on where needed.
+  guard). That is a workaround, not a switch PyTorch documents: it relies on the first
+  lines of ``public/cuda.cmake`` (``if(TARGET torch::cudart) return()``, marked "Poor man's
+  include guard"), checked against torch 2.14's files. The course's ``CMakeLists.txt``
+  offers it as the ``TORCH_WITHOUT_CUDA_TOOLKIT`` option, and :func:`cmake_build` turns it
+  on where needed; :func:`cmake_configure` runs only the configure step (``find_package``),
+  in about a second on the workaround's route, to check a route without building.
 
 This module does not import ``torch.utils.cpp_extension``: that import logs
 ``No CUDA runtime is found`` on a CPU machine with a CUDA toolkit, and a page's
@@ -60,6 +64,7 @@ __all__ = [
     "build_program",
     "cache_dir",
     "cmake_build",
+    "cmake_configure",
     "cmake_support",
     "find_compiler",
     "run_program",
@@ -114,10 +119,11 @@ class CMakeSupport:
         available: True when ``find_package(Torch)`` configures a project here as it is.
         reason: Why not (or what was found), in one sentence a reader can act on.
         configure_args: ``-D`` arguments that make the configure step work here.
-        without_toolkit_args: With a CUDA wheel and no CUDA toolkit: the arguments for a
-            project that offers the ``TORCH_WITHOUT_CUDA_TOOLKIT`` option (Lecture 11's
-            ``CMakeLists.txt`` does: an empty ``torch::cudart`` target defined before
-            ``find_package(Torch)`` skips the toolkit search). Empty otherwise.
+        without_toolkit_args: With a CUDA wheel: the arguments for a project that offers
+            the ``TORCH_WITHOUT_CUDA_TOOLKIT`` option (Lecture 11's ``CMakeLists.txt`` does:
+            an empty ``torch::cudart`` target defined before ``find_package(Torch)`` skips
+            the toolkit search), the route to take where no CUDA toolkit is found. Empty
+            with a CPU wheel or without cmake.
     """
 
     available: bool
@@ -403,8 +409,11 @@ def cmake_support() -> CMakeSupport:
     """Whether ``find_package(Torch)`` can configure a project on this machine, and the arguments it needs.
 
     A CPU-only wheel needs only ``CMAKE_PREFIX_PATH``. A CUDA wheel's ``Caffe2Config.cmake``
-    also runs ``find_package(CUDA)``: it needs a CUDA toolkit (``-DCUDA_TOOLKIT_ROOT_DIR``)
-    and the wheel's NVRTC (``-DCUDA_nvrtc_LIBRARY``), and fails without the toolkit.
+    also runs ``find_package(CUDA)`` and fails without a CUDA toolkit. Where one is found,
+    the arguments name it (``-DCUDA_TOOLKIT_ROOT_DIR``: needed when the ``nvcc`` on the
+    PATH is not in the toolkit's ``bin/``) and the wheel's NVRTC (``-DCUDA_nvrtc_LIBRARY``:
+    needed when the toolkit has none, as a partial toolkit may not); passing them where
+    CMake would find both itself does no harm.
 
     Returns:
         The :class:`CMakeSupport`: available or not, why, and the ``-D`` arguments.
@@ -416,6 +425,7 @@ def cmake_support() -> CMakeSupport:
     if torch.version.cuda is None:
         return CMakeSupport(True, f"torch {torch.__version__} is a CPU wheel: CMAKE_PREFIX_PATH is enough",
                             [prefix])
+    without_toolkit = [prefix, f"-D{WITHOUT_TOOLKIT_OPTION}=ON"]
     toolkit = _cuda_toolkit()
     if toolkit is None:
         return CMakeSupport(
@@ -426,12 +436,12 @@ def cmake_support() -> CMakeSupport:
             "$CUDA_PATH, nvcc on the PATH or /usr/local/cuda (a project that defines an empty "
             f"torch::cudart target before find_package(Torch), as -D{WITHOUT_TOOLKIT_OPTION}=ON does in "
             "the course's CMakeLists.txt, configures anyway)",
-            without_toolkit_args=[prefix, f"-D{WITHOUT_TOOLKIT_OPTION}=ON"])
+            without_toolkit_args=without_toolkit)
     args = [prefix, f"-DCUDA_TOOLKIT_ROOT_DIR={toolkit}"]
     nvrtc = _wheel_nvrtc()
     if nvrtc is not None:
         args.append(f"-DCUDA_nvrtc_LIBRARY={nvrtc}")
-    return CMakeSupport(True, f"CUDA toolkit found at {toolkit}", args)
+    return CMakeSupport(True, f"CUDA toolkit found at {toolkit}", args, without_toolkit)
 
 
 _CMAKE_SOURCES = (".c", ".cc", ".cpp", ".cxx", ".h", ".hpp", ".cmake", ".txt", ".in")
@@ -447,6 +457,69 @@ def _project_files(source: Path) -> list[Path]:
     return found
 
 
+def _route_args(lists: Path, without_toolkit: bool | None) -> list[str]:
+    """The configure arguments for the project ``lists``, on the route asked for (see :func:`cmake_build`)."""
+    if not lists.is_file():
+        raise CppBuildError(f"{lists} does not exist: source_dir must hold a CMake project")
+    support = cmake_support()
+    offers_option = WITHOUT_TOOLKIT_OPTION in lists.read_text()
+    if without_toolkit is None:  # the route this machine allows
+        if support.available:
+            return support.configure_args
+        if support.without_toolkit_args and offers_option:
+            return support.without_toolkit_args
+        raise CppBuildError(f"The CMake route does not work here: {support.reason}")
+    if without_toolkit:
+        if not support.without_toolkit_args:
+            raise CppBuildError(f"without_toolkit=True needs cmake and a CUDA wheel: {support.reason}")
+        if not offers_option:
+            raise CppBuildError(
+                f"without_toolkit=True, but {lists} offers no {WITHOUT_TOOLKIT_OPTION} option")
+        return support.without_toolkit_args
+    if not support.available:
+        raise CppBuildError(f"The CMake route does not work here: {support.reason}")
+    return support.configure_args
+
+
+def cmake_configure(
+    source_dir: str | os.PathLike[str],
+    build_dir: str | os.PathLike[str],
+    *,
+    without_toolkit: bool | None = None,
+    extra_args: Sequence[str] = (),
+    timeout: float = 900,
+) -> list[str]:
+    """Run only CMake's configure step (``find_package(Torch)`` included) of a project; build nothing.
+
+    A check that a route configures, for a fraction of a build's time: about a second with
+    ``without_toolkit=True`` (nothing probes ``nvcc``), about ten with a CUDA toolkit
+    (CMake's CUDA language checks run ``nvcc``).
+
+    Args:
+        source_dir: The folder with ``CMakeLists.txt``.
+        build_dir: Where CMake writes its cache (a scratch folder).
+        without_toolkit: None for the route :func:`cmake_support` gives on this machine;
+            True to take the ``TORCH_WITHOUT_CUDA_TOOLKIT`` route even where a toolkit
+            exists (the route of a machine without one); False for the plain route.
+        extra_args: More configure arguments.
+        timeout: Seconds for the configure step.
+
+    Returns:
+        The configure command that succeeded.
+
+    Raises:
+        CppBuildError: The route cannot work here (why), or the configure step failed
+            (with its output's tail).
+    """
+    source = Path(source_dir).resolve()
+    args = ["-DCMAKE_BUILD_TYPE=Release", *_route_args(source / "CMakeLists.txt", without_toolkit),
+            *extra_args]
+    command = ["cmake", "-S", str(source), "-B", str(build_dir), *args]
+    Path(build_dir).mkdir(parents=True, exist_ok=True)
+    _cmake_steps([command], Path(build_dir), timeout)
+    return command
+
+
 def cmake_build(
     source_dir: str | os.PathLike[str],
     target: str,
@@ -454,6 +527,7 @@ def cmake_build(
     build_dir: str | os.PathLike[str] | None = None,
     extra_args: Sequence[str] = (),
     timeout: float = 900,
+    without_toolkit: bool | None = None,
 ) -> CppBuild:
     """Configure and build ``target`` of a CMake project that calls ``find_package(Torch)``, cached.
 
@@ -473,6 +547,7 @@ def cmake_build(
         build_dir: Where to build; a keyed folder under ``cache_dir()/cmake`` when None.
         extra_args: More configure arguments.
         timeout: Seconds for each of the configure and build steps.
+        without_toolkit: The route, as in :func:`cmake_configure` (None: this machine's).
 
     Returns:
         The :class:`CppBuild` (its ``command`` is the configure command).
@@ -482,17 +557,9 @@ def cmake_build(
             the configure or build step failed (with its output's tail).
     """
     start = time.perf_counter()
-    support = cmake_support()
     source = Path(source_dir).resolve()
-    lists = source / "CMakeLists.txt"
-    if not lists.is_file():
-        raise CppBuildError(f"{lists} does not exist: source_dir must hold a CMake project")
-    configure_args = support.configure_args
-    if not support.available:
-        if not (support.without_toolkit_args and WITHOUT_TOOLKIT_OPTION in lists.read_text()):
-            raise CppBuildError(f"The CMake route does not work here: {support.reason}")
-        configure_args = support.without_toolkit_args
-    configure_args = ["-DCMAKE_BUILD_TYPE=Release", *configure_args, *extra_args]
+    route = _route_args(source / "CMakeLists.txt", without_toolkit)
+    configure_args = ["-DCMAKE_BUILD_TYPE=Release", *route, *extra_args]
     digest = hashlib.sha256()
     cmake_version = subprocess.run(["cmake", "--version"], capture_output=True, text=True).stdout
     for part in (target, torch.__version__, str(torch_library_path()), cmake_version,

@@ -122,8 +122,13 @@ def check_jvp_by_dual_numbers(fn: Callable[[Callable[[Tensor], Tensor], Tensor, 
         assert tangent is not None, (
             f"{f.__name__}: the tangent is None. Call fwAD.unpack_dual inside "
             "`with fwAD.dual_level():`; when the level closes, the tangents are gone.")
-        assert torch.allclose(value, ref_value, atol=1e-6), (
-            f"{f.__name__}: the value differs from f(x); return the primal of unpack_dual")
+        if not torch.allclose(value, ref_value, atol=1e-6):
+            if value.shape == ref_value.shape and torch.allclose(value, f(v), atol=1e-6):
+                raise AssertionError(
+                    f"{f.__name__}: the value is f(v), not f(x): make_dual(x, v) takes the primal "
+                    "first and the tangent second.")
+            raise AssertionError(
+                f"{f.__name__}: the value differs from f(x); return the primal of unpack_dual")
         if tangent.shape != ref_tangent.shape:
             raise AssertionError(
                 f"{f.__name__}: the tangent has shape {tuple(tangent.shape)}, expected "

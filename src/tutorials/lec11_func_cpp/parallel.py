@@ -39,15 +39,16 @@ def scripted_fork() -> tuple[Any, list[str]]:
     """Script :func:`_two_branches` (``fork`` + ``wait``) and collect the warnings it raises.
 
     Returns:
-        The ``torch.jit.ScriptFunction`` and the text of each distinct warning
-        (``Category: message``) raised while scripting it.
+        The ``torch.jit.ScriptFunction`` and the message of each distinct warning raised
+        while scripting it (a ``FutureWarning`` in torch 2.14; earlier releases raised
+        a ``DeprecationWarning``, so the category is left out).
     """
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         fn = torch.jit.script(_two_branches)
     seen: list[str] = []
     for w in caught:
-        text = f"{w.category.__name__}: {w.message}"
+        text = str(w.message)
         if text not in seen:
             seen.append(text)
     return fn, seen
