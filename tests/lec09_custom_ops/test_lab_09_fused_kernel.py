@@ -69,6 +69,13 @@ def test_without_a_fused_kernel_only_eager_and_compile_are_measured():
     assert [r["version"] for r in rows] == ["eager"]
 
 
+def test_inductor_vector_width_is_part_of_the_cache_key(monkeypatch):
+    # ATEN_CPU_CAPABILITY=default: no vectors, a key of its own (torch 2.14.1's cache ignores the variable)
+    monkeypatch.setenv("ATEN_CPU_CAPABILITY", "default")
+    assert lab._isa_option(torch.device("cpu")) == {"cpp.simdlen": 0}
+    assert lab._isa_option(torch.device("cuda")) == {}
+
+
 def test_missing_triton_is_a_message(monkeypatch):
     import tutorials.lec09_custom_ops.fused_triton as ft
 

@@ -174,7 +174,26 @@ def eager_fn(p: float):
     return f
 
 
-def compiled_reference(p: float, seed: int):
+def _isa_option(device: torch.device) -> dict:
+    """On CPU, Inductor's vector width as an explicit option, so that it is part of the cache key.
+
+    Inductor picks its CPU vector instructions from ``ATEN_CPU_CAPABILITY``, but its FX
+    graph cache (torch 2.14.1) does not key on that variable: a cached kernel generated
+    with AVX-512 vectors is handed to a process run with ``ATEN_CPU_CAPABILITY=default``,
+    whose compiler flags have no vectors, and the C++ compile fails (``'at::vec' has not
+    been declared``). Stating the width Inductor would pick as ``cpp.simdlen`` changes
+    nothing in the generated code and puts the width into the key.
+    """
+    if device.type != "cpu":
+        return {}
+    try:
+        from torch._inductor.cpu_vec_isa import pick_vec_isa
+    except ImportError:  # an older or newer layout: no option, the default behaviour
+        return {}
+    return {"cpp.simdlen": pick_vec_isa().bit_width()}
+
+
+def compiled_reference(p: float, seed: int, device: torch.device | None = None):
     """``fused.reference`` under ``torch.compile``: one Inductor compile for every number of rows.
 
     The rows are marked dynamic (``torch._dynamo.mark_dynamic``), not everything with
@@ -182,7 +201,8 @@ def compiled_reference(p: float, seed: int):
     and Inductor 2.14.1's CPU code generator then emits a vectorised shift on a float
     vector, which does not compile (``Vectorized<float>::operator[]`` is deleted).
     """
-    compiled = torch.compile(lambda x, b: fused.reference(x, b, p, seed))
+    compiled = torch.compile(lambda x, b: fused.reference(x, b, p, seed),
+                             options=_isa_option(device or torch.device("cpu")))
 
     def run(x, b):
         torch._dynamo.mark_dynamic(x, 0)  # any N, one kernel
@@ -331,7 +351,7 @@ def _run(args: argparse.Namespace, device: torch.device) -> dict:
         fused_label = "fused Triton"
     else:
         fused_fn, fused_label = (lambda x, b: fused.bias_gelu_dropout(x, b, args.p, args.seed)), "fused C++"
-    compiled = compiled_reference(args.p, args.seed)
+    compiled = compiled_reference(args.p, args.seed, device)
     rows = benchmark(args.rows, args.hidden, args.p, args.seed, device, fused_fn, fused_label, compiled,
                      args.min_run_time, copy_gbs)
     print(format_table(rows, floatfmt=".3g"))
