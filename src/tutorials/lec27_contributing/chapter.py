@@ -201,13 +201,16 @@ for name, targets in stages.items():
 from torch._inductor.utils import run_and_get_code  # noqa: E402
 
 torch._dynamo.reset()
-with torch.no_grad():
+# fx_graph_cache=False: in torch 2.14.1 that cache's key omits the vector ISA (see the text);
+# the C++ kernel's own compile cache, keyed by source and compiler flags, still applies
+with torch.no_grad(), torch._inductor.config.patch(fx_graph_cache=False):
     out, (source,) = run_and_get_code(torch.compile(block), xb, wb)  # the page's one Inductor compile
 code_path = OUT / "inductor_output_code.py"
 code_path.write_text(source, encoding="utf-8")
 kernels = sorted(set(re.findall(r"^(cpp_fused_\w+) = async_compile", source, flags=re.M)))
 extern = re.findall(r"extern_kernels\.(\w+)\(", source)
-print("same result as eager:", torch.allclose(out, block(xb, wb), atol=1e-5))
+# float32 sums in another order (vector lanes, threads): equal to ~1e-6 relative
+print("same result as eager:", torch.allclose(out, block(xb, wb), rtol=1e-4, atol=1e-4))
 print("fused C++ kernels:", kernels)
 print("library calls:", extern)
 print('a C++ function `extern "C" void kernel(...)`:', 'extern "C"' in source)
