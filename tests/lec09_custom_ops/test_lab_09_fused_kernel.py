@@ -103,3 +103,9 @@ def test_bad_values_are_usage_errors(usage_error, tmp_path):
     err = usage_error(lab.main, ["--hidden", "0", "--device", "cpu"])
     assert "argument --hidden: expected a positive integer, got '0'" in err
     assert not out.exists()
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="this machine has CUDA: --device cuda is valid")
+def test_cuda_without_a_gpu_is_a_usage_error(usage_error):
+    err = usage_error(lab.main, ["--dry-run", "--device", "cuda"])
+    assert "cuda" in err.lower()
