@@ -51,6 +51,14 @@ def test_forward_matches_the_reference_and_drops_the_same_elements(ft, shape, bl
         assert torch.equal(y[dropped], torch.zeros(int(dropped.sum())))
 
 
+@pytest.mark.parametrize(("dtype", "rtol"), [(torch.bfloat16, 2**-7), (torch.float16, 2**-10)])
+def test_half_precision_computes_in_float32_and_rounds_once(ft, dtype, rtol):
+    x, b = torch.randn(16, 40).to(dtype), torch.randn(40).to(dtype)
+    y = ft.bias_gelu_dropout_triton(x, b, 0.2, 3)
+    assert y.dtype == dtype
+    torch.testing.assert_close(y.float(), fused.reference(x.float(), b.float(), 0.2, 3), rtol=rtol, atol=1e-3)
+
+
 def test_backward_matches_autograd_through_the_reference(ft):
     x, b = torch.randn(12, 50, requires_grad=True), torch.randn(50, requires_grad=True)
     grad = torch.randn(12, 50)
