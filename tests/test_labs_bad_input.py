@@ -50,6 +50,11 @@ FLAGS = {
         "--epochs": "positive_int", "--batch-size": "positive_int", "--lr": "positive_float",
         "--profile-steps": "positive_int", "--threads": "non_negative_int", "--seed": "non_negative_int",
     },
+    "lab_08_aoti_deploy": {
+        "--epochs": "positive_int", "--lr": "positive_float", "--width": "positive_int",
+        "--batch-sizes": "int_list_1", "--max-batch": "positive_int", "--iters": "positive_int",
+        "--threads": "non_negative_int", "--seed": "non_negative_int",
+    },
     "lab_12_checkpointing": {
         "--epochs": "positive_int", "--batch-size": "positive_int", "--lr": "positive_float",
         "--hidden": "positive_int", "--seed": "non_negative_int", "--threads": "positive_int",
