@@ -28,3 +28,26 @@ def claims(ns, out, workdir):
     assert len(ns["compiled_graphs"]) == 4 and len(ns["recompiles"].reasons) == 3
     assert "graphs: 2 | breaks: 1" in out
     assert "Mismatch in kernel C++ signatures" in out
+    _formula_registered_late_is_missed_by_traces()
+
+
+def _formula_registered_late_is_missed_by_traces():
+    """The page's warning: a formula registered after the op was first traced is missed by
+    later traces (a stale OpOverload._dispatch_cache in torch 2.14.1), and eager sees it."""
+    lib = torch.library.Library("lec27_claims", "DEF")
+    lib.define("double(Tensor x) -> Tensor")
+    lib.impl("double", lambda x: x * 2, "CPU")
+    torch.library.register_fake("lec27_claims::double", lambda x: torch.empty_like(x))
+    op = torch.ops.lec27_claims.double
+    torch.compile(lambda t: op(t), backend="aot_eager", fullgraph=True)(torch.randn(3))
+    torch.library.register_autograd("lec27_claims::double", lambda ctx, g: g * 2)
+    x = torch.randn(3, requires_grad=True)
+    assert op(x).grad_fn is not None  # eager uses the formula
+    try:
+        torch.library.opcheck(op.default, (x,))
+        stale = False
+    except Exception as err:  # noqa: BLE001 - OpCheckError is internal
+        stale = "does not require grad" in str(err)
+    assert stale, "torch fixed the stale dispatch cache: drop the page's 'Register before' warning"
+    op.default._dispatch_cache.clear()
+    assert set(torch.library.opcheck(op.default, (x,)).values()) == {"SUCCESS"}
