@@ -4,16 +4,43 @@ from __future__ import annotations
 
 import os
 import re
+import sys
 from pathlib import Path
 
 import pytest
 
 os.environ.setdefault("MPLBACKEND", "Agg")
 os.environ.setdefault("NO_MKDOCS_2_WARNING", "1")
-# Compiled artefacts (torch.compile, C++ extensions) go to a stable directory so a
-# second run is warm.
-_cache = Path(__file__).resolve().parents[1] / ".cache"
-os.environ.setdefault("TORCHINDUCTOR_CACHE_DIR", str(_cache / "inductor"))
+
+
+def _machine_key() -> str:
+    """The CPU compiled code was built for (model and flags): an extension built with
+    ``-march=native`` only runs on CPUs like the one that built it, and CI restores these
+    caches on runners whose CPUs vary."""
+    import hashlib
+    import platform
+
+    text = platform.machine()
+    try:
+        lines = Path("/proc/cpuinfo").read_text(encoding="utf-8", errors="replace").splitlines()
+    except OSError:
+        lines = []
+    for field in ("model name", "flags"):
+        line = next((ln for ln in lines if ln.startswith(field)), "")
+        text += " ".join(sorted(line.split(":", 1)[-1].split()))
+    return hashlib.sha256(text.encode()).hexdigest()[:12]
+
+
+# Compiled artefacts (torch.compile, C++ extensions, libtorch programs) go to a stable
+# directory per machine (see _machine_key), so a second run is warm.
+_cache = Path(__file__).resolve().parents[1] / ".cache" / "compiled" / _machine_key()
+# The interpreter's own scripts first (ninja, torchrun): with two ninja versions on the PATH
+# load_inline rebuilds an extension whenever the other one last built it.
+os.environ["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")])
+# Inductor's cache does not key on ATEN_CPU_CAPABILITY (an AVX-512 kernel cached by one run
+# failed to compile in a run held to "default"): one cache per capability.
+_capability = os.environ.get("ATEN_CPU_CAPABILITY", "native").lower()
+os.environ.setdefault("TORCHINDUCTOR_CACHE_DIR", str(_cache / f"inductor-{_capability}"))
 os.environ.setdefault("TORCH_EXTENSIONS_DIR", str(_cache / "torch_extensions"))
 os.environ.setdefault("TUTORIALS_CPP_CACHE", str(_cache / "cpp"))  # tutorials.core.cpp_build
 
