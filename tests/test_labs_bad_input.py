@@ -55,6 +55,10 @@ FLAGS = {
         "--batch-sizes": "int_list_1", "--max-batch": "positive_int", "--iters": "positive_int",
         "--threads": "non_negative_int", "--seed": "non_negative_int",
     },
+    "lab_09_fused_kernel": {
+        "--rows": "int_list_1", "--hidden": "positive_int", "--p": "non_negative_float",
+        "--min-run-time": "positive_float", "--threads": "non_negative_int", "--seed": "non_negative_int",
+    },
     "lab_12_checkpointing": {
         "--epochs": "positive_int", "--batch-size": "positive_int", "--lr": "positive_float",
         "--hidden": "positive_int", "--seed": "non_negative_int", "--threads": "positive_int",
