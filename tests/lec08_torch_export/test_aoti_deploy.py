@@ -1,5 +1,6 @@
 """The helpers of Lab 8.1: model, export, the package cache, timing, the C++ runner's plumbing."""
 
+import hashlib
 import json
 import stat
 import sys
@@ -59,6 +60,21 @@ def test_package_key_follows_weights_and_threads(ep):
         assert ad.package_key(ep, "cpu") != key  # CPU kernels are generated for a thread count
     finally:
         torch.set_num_threads(threads)
+
+
+def test_package_key_hashes_zero_dim_buffers():
+    """BatchNorm's num_batches_tracked is a 0-dim int64 buffer: hashed like any other tensor."""
+    torch.manual_seed(0)
+    model = torch.nn.Sequential(torch.nn.Conv2d(1, 2, 3), torch.nn.BatchNorm2d(2)).eval()
+    program = torch.export.export(model, (torch.randn(2, 1, 5, 5),))
+    assert program.state_dict["1.num_batches_tracked"].dim() == 0
+    key = ad.package_key(program, "cpu")
+    with torch.no_grad():
+        program.state_dict["1.num_batches_tracked"].add_(1)  # only the 0-dim value changes
+    assert ad.package_key(program, "cpu") != key
+    empty = hashlib.sha256()
+    ad._tensor_digest(empty, "e", torch.zeros(0, 3))  # no elements: only name, dtype and shape
+    assert empty.hexdigest() == hashlib.sha256(b"e:torch.float32:(0, 3)\n").hexdigest()
 
 
 def test_compile_package_reuses_and_stores(ep, tmp_path, monkeypatch):

@@ -70,17 +70,33 @@ def test_package_and_files_are_written(results):
         assert (out / "cpp_io" / "output_1.bin").stat().st_size == 32 * 10 * 4
     stdout = results["_stdout"]  # what the reader's terminal showed
     assert "3. AOTInductor package lec08/labs/digits_cnn.pt2" in stdout
-    assert ("reused from the cache" in stdout) is pkg["cached"]
+    assert f"compiled in {pkg['compile_s']:.1f} s" in stdout
     assert "wrote lec08/labs/lab_08_aoti_results.json, lec08/labs/lab_08_aoti_latency.png" in stdout
+
+
+def test_cache_state_is_in_the_results_not_in_the_printed_summary(results):
+    """The page shows the dry run's output: it must read the same with a cold or a warm cache."""
+    pkg, cpp, stdout = results["package"], results["cpp"], results["_stdout"]
+    assert isinstance(pkg["cached"], bool) and isinstance(cpp["cached"], bool)
+    assert len(pkg["key"]) == 24 and pkg["compile_s"] > 0
+    for word in ("cache", "reused", "built in"):
+        assert word not in stdout.lower(), word
+    if cpp["available"]:
+        assert (cpp["build_s"] == 0.0) if cpp["cached"] else (cpp["build_s"] > 0)
+        command = cpp["command"]
+        assert command[0] == cpp["executable"]
+        assert command[1:5] == ["lec08/labs/digits_cnn.pt2", "cpu", "1", "5"]
+        assert "run as\n   aoti_runner lec08/labs/digits_cnn.pt2 cpu 1 5 " in stdout  # no machine's path
+        assert cpp["executable"] not in stdout
 
 
 def test_without_a_compiler_the_cpp_column_is_skipped_with_its_reason(monkeypatch, tmp_path, capsys):
     reason = "No C++ compiler found: looked for g++, c++, clang++ on the PATH."
     monkeypatch.setattr(lab, "build_runner", lambda cuda=False: RunnerBuild(None, reason))
     inputs = {1: torch.zeros(1, 1, 8, 8)}
-    build, outs, us, note = lab.cpp_step(torch.device("cpu"), tmp_path / "m.pt2", inputs, tmp_path / "io",
-                                         threads=1, iters=1)
-    assert (outs, us) == (None, None) and build.reason == reason
+    build, outs, us, note, command = lab.cpp_step(torch.device("cpu"), tmp_path / "m.pt2", inputs,
+                                                  tmp_path / "io", threads=1, iters=1)
+    assert (outs, us, command) == (None, None, None) and build.reason == reason
     assert note == f"C++ column skipped: the runner could not be built: {reason}"
     assert note in capsys.readouterr().out
     assert not (tmp_path / "io").exists()

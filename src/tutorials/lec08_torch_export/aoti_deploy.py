@@ -141,12 +141,6 @@ def export_dynamic_batch(model: nn.Module, example: torch.Tensor,
     return torch.export.export(model, (example,), dynamic_shapes={"x": {0: batch}})
 
 
-def _tensor_digest(h: hashlib._Hash, name: str, t: torch.Tensor) -> None:
-    t = t.detach().cpu().contiguous()
-    h.update(f"{name}:{t.dtype}:{tuple(t.shape)}\n".encode())
-    h.update(t.view(torch.uint8).numpy().tobytes() if t.numel() else b"")
-
-
 @contextlib.contextmanager
 def _quiet_cuda_probe(device: torch.device | str) -> Iterator[None]:
     """On CPU, silence ``torch.utils.cpp_extension``'s "No CUDA runtime is found" warning.
@@ -162,42 +156,6 @@ def _quiet_cuda_probe(device: torch.device | str) -> Iterator[None]:
         yield
     finally:
         log.setLevel(level)
-
-
-def package_key(ep: torch.export.ExportedProgram, device: torch.device | str) -> str:
-    """A hash of what an AOTInductor package of ``ep`` depends on.
-
-    The program's code, its signature and shape ranges, every weight and buffer
-    (their bytes), torch's version, the device, on CPU the instruction set Inductor
-    vectorizes for (``ATEN_CPU_CAPABILITY`` changes it) and the thread count its
-    kernels are generated for, on CUDA the GPU and its compute capability.
-
-    Args:
-        ep: the exported program.
-        device: the device of the example inputs (the package's device).
-
-    Returns:
-        A hex digest (24 characters).
-    """
-    from torch._inductor import cpu_vec_isa
-    from torch._inductor.utils import parallel_num_threads
-
-    device = torch.device(device)
-    h = hashlib.sha256()
-    if device.type == "cpu":
-        with _quiet_cuda_probe(device):
-            isa = str(cpu_vec_isa.pick_vec_isa())
-    else:  # the kernels are compiled for this GPU's architecture
-        major, minor = torch.cuda.get_device_capability(device)
-        isa = f"{torch.cuda.get_device_name(device)} sm_{major}{minor}"
-    h.update(f"{torch.__version__}|{device.type}|{isa}|{parallel_num_threads()}\n".encode())
-    h.update(ep.graph_module.code.encode())
-    h.update(str(ep.graph_signature).encode())
-    h.update(str(sorted((str(k), str(v)) for k, v in ep.range_constraints.items())).encode())
-    for name, t in sorted({**ep.state_dict, **ep.constants}.items()):
-        if isinstance(t, torch.Tensor):
-            _tensor_digest(h, name, t)
-    return h.hexdigest()[:24]
 
 
 def inductor_compiler_problem() -> str | None:
@@ -242,22 +200,69 @@ class PackageBuild:
     key: str
 
 
+def _tensor_digest(h: hashlib._Hash, name: str, t: torch.Tensor) -> None:
+    """Feed a tensor's name, dtype, shape and bytes to ``h``."""
+    h.update(f"{name}:{t.dtype}:{tuple(t.shape)}\n".encode())
+    # flat first: a 0-dim tensor (BatchNorm's num_batches_tracked) cannot be viewed as bytes
+    flat = t.detach().cpu().contiguous().reshape(-1)
+    h.update(flat.view(torch.uint8).numpy().tobytes() if flat.numel() else b"")
+
+
+# --8<-- [start:package_key]
+def package_key(ep: torch.export.ExportedProgram, device: torch.device | str) -> str:
+    """A hash of everything an AOTInductor package of ``ep`` depends on.
+
+    The program (its code, signature and shape ranges), every weight, buffer and
+    constant (their bytes), torch's version, the device; on CPU the instruction set
+    Inductor vectorizes for and the thread count its loops are generated for, on
+    CUDA the GPU and its compute capability.
+
+    Args:
+        ep: the exported program.
+        device: the device of the example inputs (the package's device).
+
+    Returns:
+        A hex digest (24 characters).
+    """
+    from torch._inductor import cpu_vec_isa
+    from torch._inductor.utils import parallel_num_threads
+
+    device = torch.device(device)
+    if device.type == "cpu":  # avx512, avx2, ... (ATEN_CPU_CAPABILITY lowers it)
+        with _quiet_cuda_probe(device):
+            target = str(cpu_vec_isa.pick_vec_isa())
+    else:  # the kernels are compiled for this GPU's architecture
+        major, minor = torch.cuda.get_device_capability(device)
+        target = f"{torch.cuda.get_device_name(device)} sm_{major}{minor}"
+    threads = parallel_num_threads()  # CPU loops are generated for this many threads
+    h = hashlib.sha256(f"{torch.__version__}|{device.type}|{target}|{threads}\n".encode())
+    h.update(ep.graph_module.code.encode())  # the program: ATen calls, in order
+    h.update(str(ep.graph_signature).encode())  # which input is which weight
+    h.update(str(sorted((str(k), str(v)) for k, v in ep.range_constraints.items())).encode())
+    for name, t in sorted({**ep.state_dict, **ep.constants}.items()):
+        if isinstance(t, torch.Tensor):
+            _tensor_digest(h, name, t)  # name, dtype, shape and bytes
+    return h.hexdigest()[:24]
+# --8<-- [end:package_key]
+
+
+# --8<-- [start:compile_package]
 def compile_package(ep: torch.export.ExportedProgram, path: str | Path, device: torch.device | str,
                     reuse: bool = True, cache_root: str | Path | None = None) -> PackageBuild:
-    """Compile ``ep`` with AOTInductor into the package ``path`` (a ``.pt2`` file).
+    """Compile ``ep`` with AOTInductor into the package ``path`` (a ``.pt2`` file), or reuse it.
 
     Inductor's graph cache does not apply to AOT compiles: every call generates the
     C++ again and runs the compiler (tens of seconds on a CPU). So the package is also
-    kept under Inductor's cache directory, ``<TORCHINDUCTOR_CACHE_DIR>/aoti_packages/
-    <key>.pt2`` (see :func:`package_key`), and copied from there when the same program
-    comes again and ``reuse`` is true.
+    kept as ``<cache_root>/aoti_packages/<key>.pt2`` (see :func:`package_key`) and
+    copied from there when the same key comes again and ``reuse`` is true.
 
     Args:
         ep: the exported program.
         path: where to write the package.
         device: the device of the program's example inputs.
         reuse: take a package built earlier for the same key.
-        cache_root: where packages are kept (default: Inductor's cache directory).
+        cache_root: where packages are kept (default: Inductor's cache directory,
+            ``$TORCHINDUCTOR_CACHE_DIR`` when set).
 
     Returns:
         A :class:`PackageBuild`.
@@ -269,21 +274,22 @@ def compile_package(ep: torch.export.ExportedProgram, path: str | Path, device: 
     key = package_key(ep, device)
     store = Path(cache_root or cache_dir()) / "aoti_packages"
     cached_pkg, cached_meta = store / f"{key}.pt2", store / f"{key}.json"
-    if reuse and cached_pkg.is_file() and cached_meta.is_file():
+    if reuse and cached_pkg.is_file() and cached_meta.is_file():  # built before: copy it
         shutil.copyfile(cached_pkg, path)
         compile_s = json.loads(cached_meta.read_text(encoding="utf-8"))["compile_s"]
         return PackageBuild(path, compile_s, True, path.stat().st_size, key)
     with _quiet_cuda_probe(device):
         start = time.perf_counter()
-        torch._inductor.aoti_compile_and_package(ep, package_path=str(path))
+        torch._inductor.aoti_compile_and_package(ep, package_path=str(path))  # the compile itself
         compile_s = time.perf_counter() - start
     store.mkdir(parents=True, exist_ok=True)
     tmp = store / f"{key}.{os.getpid()}.tmp"
     shutil.copyfile(path, tmp)
-    os.replace(tmp, cached_pkg)  # atomic: a concurrent run sees the old file or the whole new one
+    os.replace(tmp, cached_pkg)  # atomic: a concurrent run sees no file or the whole file
     tmp.write_text(json.dumps({"compile_s": compile_s, "torch": torch.__version__}), encoding="utf-8")
     os.replace(tmp, cached_meta)
     return PackageBuild(path, compile_s, False, path.stat().st_size, key)
+# --8<-- [end:compile_package]
 
 
 # --- measuring -------------------------------------------------------------------------------------

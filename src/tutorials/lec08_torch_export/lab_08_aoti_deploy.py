@@ -200,21 +200,24 @@ def cpp_step(device: torch.device, package: Path, inputs: dict[int, torch.Tensor
     """Build the C++ runner (cached) and run the package on ``inputs``; or say why it cannot.
 
     Returns:
-        ``(build, outputs, median_us, note)``: outputs and medians by batch size, or
-        ``None, None`` and the note printed instead of the C++ column.
+        ``(build, outputs, median_us, note, command)``: outputs and medians by batch
+        size and the command that ran the program, or ``None, None``, the note printed
+        instead of the C++ column and ``None``.
     """
     cpp = build_runner(cuda=device.type == "cuda")
     if cpp.executable is None:
         note = f"C++ column skipped: the runner could not be built: {cpp.reason}"
         print(f"\n5. {note}")
-        return cpp, None, None, note
-    built = "cached build" if cpp.cached else f"built in {cpp.build_s:.1f} s"
+        return cpp, None, None, note, None
     outs, results, stdout, command = run_cpp(cpp.executable, package, list(inputs.values()), io_dir,
                                              device=device, threads=threads, iters=iters)
-    print(f"\n5. C++ runner ({built} of {CPP_SOURCE.name}), run as\n   {shlex.join(command)}\n   printed:")
+    # the executable lives in the build cache (its path and the whole command are in the results)
+    shown = [cpp.executable.name, *command[1:]]
+    print(f"\n5. C++ runner ({CPP_SOURCE.name}, built against this torch), run as\n   {shlex.join(shown)}"
+          "\n   printed:")
     print("   " + stdout.strip().replace("\n", "\n   "))
     return (cpp, dict(zip(inputs, outs, strict=True)),
-            {b: r.median_us for b, r in zip(inputs, results, strict=True)}, None)
+            {b: r.median_us for b, r in zip(inputs, results, strict=True)}, None, command)
 
 
 # %% [markdown]
@@ -311,7 +314,8 @@ def _run(args: argparse.Namespace, device: torch.device, out: Path) -> dict:
     """The body of :func:`main`, with the options checked; files go to ``out``."""
     torch.manual_seed(args.seed)
     threads = torch.get_num_threads()
-    print(f"device: {device_label(device)} · torch {torch.__version__} · {os.cpu_count()} CPU cores · "
+    version = torch.__version__.split("+")[0]  # 2.14.1, without the wheel's +cpu / +cu130
+    print(f"device: {device_label(device)} · torch {version} · {os.cpu_count()} CPU cores · "
           f"{threads} torch threads")
     tol = 1e-3 if device.type == "cuda" else 1e-4
 
@@ -344,9 +348,10 @@ def _run(args: argparse.Namespace, device: torch.device, out: Path) -> dict:
     # 3. compile and package
     out.mkdir(parents=True, exist_ok=True)
     pkg = compile_package(ep, out / PACKAGE, device, reuse=not args.rebuild)
-    how = (f"reused from the cache (the run that built it compiled for {pkg.compile_s:.1f} s)" if pkg.cached
-           else f"compiled in {pkg.compile_s:.1f} s")
-    print(f"\n3. AOTInductor package {pkg.path} ({pkg.size_bytes / 1e6:.2f} MB): {how}")
+    # the same line whether this run compiled the package or copied it from the cache:
+    # results["package"]["cached"] says which
+    print(f"\n3. AOTInductor package {pkg.path} ({pkg.size_bytes / 1e6:.2f} MB), compiled in "
+          f"{pkg.compile_s:.1f} s")
 
     # 4. Python
     runner = torch._inductor.aoti_load_package(str(pkg.path))
@@ -360,7 +365,8 @@ def _run(args: argparse.Namespace, device: torch.device, out: Path) -> dict:
           f"images, max |diff| {max_abs_diff(eager_val, py_val):.1e}")
 
     # 5. C++
-    cpp, cpp_out, cpp_us, cpp_note = cpp_step(device, pkg.path, inputs, out / "cpp_io", threads, args.iters)
+    cpp, cpp_out, cpp_us, cpp_note, cpp_command = cpp_step(device, pkg.path, inputs, out / "cpp_io", threads,
+                                                           args.iters)
 
     parity = [parity_row(b, eager_out[b], py_out[b], None if cpp_out is None else cpp_out[b], tol)
               for b in args.batch_sizes]
@@ -383,8 +389,7 @@ def _run(args: argparse.Namespace, device: torch.device, out: Path) -> dict:
     rows = latency_rows(args.batch_sizes, runtimes, x_val, args.iters, device, cpp_us)
     print(f"\n6. latency, median µs per call over {args.iters} calls ({threads} threads)\n"
           + format_table(rows, floatfmt=".1f"))
-    summary = {"export s": export_s, "AOTI compile s": pkg.compile_s, "package cached": pkg.cached,
-               "package MB": pkg.size_bytes / 1e6}
+    summary = {"export s": export_s, "AOTI compile s": pkg.compile_s, "package MB": pkg.size_bytes / 1e6}
     if compile_first_s is not None:
         summary["torch.compile first calls s"] = compile_first_s
     print(format_table([summary], floatfmt=".2f"))
@@ -407,7 +412,8 @@ def _run(args: argparse.Namespace, device: torch.device, out: Path) -> dict:
         "package": {"file": PACKAGE, "compile_s": pkg.compile_s, "cached": pkg.cached,
                     "size_bytes": pkg.size_bytes, "key": pkg.key},
         "cpp": {"available": cpp.executable is not None, "reason": cpp.reason, "build_s": cpp.build_s,
-                "cached": cpp.cached, "note": cpp_note},
+                "cached": cpp.cached, "note": cpp_note, "command": cpp_command,
+                "executable": None if cpp.executable is None else str(cpp.executable)},
         "predictions_agree": agree_py, "tolerance": tol, "parity": parity, "parity_ok": parity_ok,
         "latency_us": rows, "iters": args.iters, "torch_compile_first_calls_s": compile_first_s,
     }
