@@ -56,3 +56,14 @@ def test_check_compile_once(capsys):
         ex.check_compile_once(lambda fn, backend: torch.compile(fn, backend=backend, dynamic=False))
     with pytest.raises(AssertionError, match="backend was never called"):
         ex.check_compile_once(lambda fn, backend: fn)
+
+
+def test_check_softcap_grad(capsys):
+    ex.check_softcap_grad(lambda grad, result, cap: grad * (1 - (result / cap) ** 2))
+    assert "✓" in capsys.readouterr().out
+    with pytest.raises(AssertionError, match="divide result by cap"):
+        ex.check_softcap_grad(lambda grad, result, cap: grad * (1 - result**2))
+    with pytest.raises(AssertionError, match="wrong already at cap = 1"):
+        ex.check_softcap_grad(lambda grad, result, cap: grad * (1 - result))
+    with pytest.raises(AssertionError, match="shaped like self"):
+        ex.check_softcap_grad(lambda grad, result, cap: (grad * (1 - (result / cap) ** 2)).sum())

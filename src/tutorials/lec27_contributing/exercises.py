@@ -112,3 +112,28 @@ def check_compile_once(compile_once: Callable) -> None:
     assert n != 4, "4 compiles, one per call: dynamic=False specializes on every size and int"
     assert n == 1, f"{n} compiles; expected 1 for four calls with new sizes and new k"
     print("✓ compile_once: 4 calls with new sizes and new k, 1 compile")
+
+
+def check_softcap_grad(softcap_grad: Callable) -> None:
+    """Exercise 4: the ``derivatives.yaml`` formula of ``softcap``, as a function.
+
+    Args:
+        softcap_grad: ``softcap_grad(grad, result, cap)`` returning the gradient with
+            respect to ``self``, from the upstream ``grad``, the forward's ``result`` and ``cap``.
+    """
+    g = torch.Generator().manual_seed(0)
+    for cap in (1.0, 0.5, 3.0):
+        x = (torch.randn(6, generator=g, dtype=torch.float64) * 2).requires_grad_()
+        result = cap * torch.tanh(x / cap)
+        grad = torch.randn(6, generator=g, dtype=torch.float64)
+        (want,) = torch.autograd.grad(result, x, grad)
+        got = softcap_grad(grad, result.detach(), cap)
+        assert isinstance(got, torch.Tensor) and got.shape == x.shape, (
+            "return a tensor shaped like self: grad times the local derivative")
+        if cap == 1.0:
+            assert torch.allclose(got, want), (
+                "wrong already at cap = 1: d/dx tanh(x) = 1 - tanh(x)^2; use result (= cap * tanh(x / cap))")
+        assert torch.allclose(got, want), (
+            f"right at cap = 1 but wrong at cap = {cap}: result is cap * tanh(x / cap), so "
+            "tanh(x / cap) = result / cap; divide result by cap before squaring")
+    print("✓ softcap_grad: matches autograd of cap * tanh(x / cap) for cap = 1, 0.5 and 3")
