@@ -56,10 +56,14 @@ import math
 import os
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
 
 __all__ = [
     "BUILD_FLAGS",
@@ -183,12 +187,12 @@ def reference(x: Tensor, bias: Tensor, p: float = 0.1, seed: int = 0, training: 
 # --- the C++ extension ---------------------------------------------------------------
 
 
-def load_extension(verbose: bool = False):
+def load_extension(verbose: bool = False) -> torch._ops._OpNamespace:
     """Build (first call: about 40 s of CPU; cached: ~2 s) and load the C++ ops; register their Python parts.
 
     ``load_inline`` hashes the source and the flags: the same :data:`EXTENSION_NAME`,
     source and :data:`BUILD_FLAGS` find the build in ``$TORCH_EXTENSIONS_DIR`` (the
-    tests set it to ``.cache/torch_extensions``) and only load it. The library holds
+    tests set it under ``.cache/compiled/``) and only load it. The library holds
     ``TORCH_LIBRARY(lec09_fused, ...)``, so loading it defines the ops; this function
     then adds the fake kernels and the autograd formula, once per process.
 
@@ -435,7 +439,8 @@ def matmul_gflops(n: int = 1024, repeats: int = 3, device: torch.device | str = 
 
 
 def plot_roofline(points: list[dict], copy_gbs: float, peak_gflops: float | None = None,
-                  path: str | os.PathLike | None = None, title: str = "bias + GELU + dropout"):
+                  path: str | os.PathLike | None = None,
+                  title: str = "bias + GELU + dropout") -> Figure:
     """A roofline: each point at (FLOP/byte, GFLOP/s) under the bandwidth roof ``copy_gbs * intensity``.
 
     Args:
