@@ -19,6 +19,12 @@ def test_check_out_schema(capsys):
         ex.check_out_schema("softcap(Tensor self, float cap, *, Tensor(a!) out) -> Tensor(a!)")
     with pytest.raises(AssertionError, match="cannot read"):
         ex.check_out_schema("softcap.out(Tensor self, float cap, *, Tensor(a!) out) ->")
+    with pytest.raises(AssertionError, match="written name.overload"):
+        ex.check_out_schema("softcap_out(Tensor self, float cap, *, Tensor(a!) out) -> Tensor(a!)")
+    with pytest.raises(AssertionError, match="has a namespace"):
+        ex.check_out_schema("aten::softcap.out(Tensor self, float cap, *, Tensor(a!) out) -> Tensor(a!)")
+    with pytest.raises(AssertionError, match="inputs of softcap first and unchanged"):
+        ex.check_out_schema("softcap.out(Tensor self, Scalar cap, *, Tensor(a!) out) -> Tensor(a!)")
 
 
 def _right(dtype):
@@ -45,6 +51,8 @@ def test_check_sample_inputs(capsys):
         ex.check_sample_inputs(lambda dtype: ((t.clamp(-1, 1), c) for t, c in _right(dtype)))
     with pytest.raises(AssertionError, match="dtype"):
         ex.check_sample_inputs(lambda dtype: ((t.float(), c) for t, c in _right(dtype)))
+    with pytest.raises(AssertionError, match="write 2.0, not 2"):
+        ex.check_sample_inputs(lambda dtype: ((t, int(c)) for t, c in _right(dtype)))
 
 
 def test_check_compile_once(capsys):
@@ -67,3 +75,7 @@ def test_check_softcap_grad(capsys):
         ex.check_softcap_grad(lambda grad, result, cap: grad * (1 - result))
     with pytest.raises(AssertionError, match="shaped like self"):
         ex.check_softcap_grad(lambda grad, result, cap: (grad * (1 - (result / cap) ** 2)).sum())
+    with pytest.raises(AssertionError, match="multiply it by grad"):
+        ex.check_softcap_grad(lambda grad, result, cap: 1 - (result / cap) ** 2)
+    with pytest.raises(AssertionError, match="no factor of cap is left"):
+        ex.check_softcap_grad(lambda grad, result, cap: grad * cap * (1 - (result / cap) ** 2))

@@ -26,7 +26,12 @@ def check_out_schema(schema: str) -> None:
             f"torch._C.parse_schema cannot read {schema!r}: {str(err).splitlines()[0]}. "
             "Write it like softcap(Tensor self, float cap) -> Tensor, with an overload name after a dot."
         ) from None
-    assert parsed.name.split("::")[-1] == "softcap", f"the operator's name is {parsed.name!r}; keep 'softcap'"
+    assert "::" not in parsed.name, (
+        f"{parsed.name!r} has a namespace; a func: line in native_functions.yaml has none "
+        "(every op there is aten::): write softcap.out(...)")
+    assert parsed.name != "softcap_out", (
+        "softcap_out is another operator; an overload is written name.overload: softcap.out(...)")
+    assert parsed.name == "softcap", f"the operator's name is {parsed.name!r}; keep 'softcap'"
     assert parsed.overload_name == "out", (
         f"the overload name is {parsed.overload_name!r}: an out= variant is the overload 'out' "
         "(softcap.out(...))")
@@ -50,7 +55,8 @@ def _coverage(samples: list, dtype: torch.dtype) -> None:
         assert isinstance(s, tuple) and len(s) == 2 and isinstance(s[0], torch.Tensor), (
             "yield (tensor, cap) pairs")
         assert s[0].dtype == dtype, f"a sample has dtype {s[0].dtype}, asked for {dtype}"
-        assert isinstance(s[1], float) and s[1] > 0, f"cap must be a positive float, got {s[1]!r}"
+        assert isinstance(s[1], float) and s[1] > 0, (
+            f"cap must be a positive float, got {s[1]!r} (the schema says float cap: write 2.0, not 2)")
     tensors = [t for t, _ in samples]
     assert any(t.dim() == 0 for t in tensors), "no 0-d (scalar) tensor: add torch.tensor(1.5) or similar"
     assert any(t.numel() == 0 for t in tensors), "no empty tensor: add one with a 0-sized dimension"
@@ -130,9 +136,16 @@ def check_softcap_grad(softcap_grad: Callable) -> None:
         got = softcap_grad(grad, result.detach(), cap)
         assert isinstance(got, torch.Tensor) and got.shape == x.shape, (
             "return a tensor shaped like self: grad times the local derivative")
+        local = 1 - (result.detach() / cap).pow(2)
+        assert not torch.allclose(got, local), (
+            "that is the local derivative alone: multiply it by grad, the gradient flowing in "
+            "(the chain rule; every derivatives.yaml formula starts from grad)")
         if cap == 1.0:
             assert torch.allclose(got, want), (
                 "wrong already at cap = 1: d/dx tanh(x) = 1 - tanh(x)^2; use result (= cap * tanh(x / cap))")
+        assert cap == 1.0 or not torch.allclose(got, want * cap), (
+            f"right at cap = 1 but {cap} times too large at cap = {cap}: the outer cap and the "
+            "inner 1/cap of cap * tanh(x / cap) cancel; no factor of cap is left")
         assert torch.allclose(got, want), (
             f"right at cap = 1 but wrong at cap = {cap}: result is cap * tanh(x / cap), so "
             "tanh(x / cap) = result / cap; divide result by cap before squaring")
