@@ -202,6 +202,8 @@ print("loaded == eager:", torch.allclose(loaded.module()(x3), net(x3), atol=1e-6
 
 
 # --8<-- [start:aoti_compile]
+threads = torch.get_num_threads()
+torch.set_num_threads(1)  # one thread per call, as a server of small models runs; compiled into the package
 build = compile_package(ep_dyn, OUT / "small_net_aoti.pt2", "cpu")  # compiles, or copies a cached build
 package, compile_s = str(build.path), build.compile_s  # seconds the compile took when it ran
 print(package)
@@ -220,6 +222,7 @@ print(f"compile + package: {compile_s:.1f} s (when the package was built)")
 print(f"eager nn.Module      {eager_us:7.1f} us per batch of 32 (best of 100)")
 print(f"AOTInductor package  {aoti_us:7.1f} us per batch of 32 (best of 100)")
 print(f"speed-up: {eager_us / aoti_us:.1f}x")
+torch.set_num_threads(threads)  # back to the machine's default
 # --8<-- [end:aoti_latency]
 
 
