@@ -66,6 +66,17 @@ except ImportError as err:  # the GPU machine's torch may come without it
 if triton is not None:
 
     # --8<-- [start:triton_forward]
+    @triton.jit
+    def _kept(offsets, key, threshold):
+        """Whether each element survives dropout: the C++ kernel's hash, in uint32 arithmetic."""
+        h = offsets.to(tl.uint32) ^ key.to(tl.uint32)
+        h = h ^ (h >> 16)
+        h = h * 0x7FEB352D
+        h = h ^ (h >> 15)
+        h = h * 0x2C1B3C6D
+        h = h ^ (h >> 16)
+        return (h >> 8) >= threshold
+
     @triton.jit(do_not_specialize=["key", "threshold"])  # a value of 1 would become a constexpr
     def _forward_kernel(x_ptr, b_ptr, y_ptr, n_elements, H, key, threshold, scale,
                         DROPOUT: tl.constexpr, BLOCK: tl.constexpr):
@@ -78,14 +89,8 @@ if triton is not None:
         u = 0.7978845608028654 * (z + 0.044715 * z * z * z)
         t = 1.0 - 2.0 / (tl.exp(2.0 * u) + 1.0)  # tanh(u)
         y = 0.5 * z * (1.0 + t)
-        if DROPOUT:  # the same hash as the C++ kernel, in uint32 arithmetic
-            h = offsets.to(tl.uint32) ^ key.to(tl.uint32)
-            h = h ^ (h >> 16)
-            h = h * 0x7FEB352D
-            h = h ^ (h >> 15)
-            h = h * 0x2C1B3C6D
-            h = h ^ (h >> 16)
-            y = tl.where((h >> 8) >= threshold, y * scale, 0.0)
+        if DROPOUT:  # the same hash as the C++ kernel: recomputed, never stored
+            y = tl.where(_kept(offsets, key, threshold), y * scale, 0.0)
         tl.store(y_ptr + offsets, y.to(y_ptr.dtype.element_ty), mask=inside)
     # --8<-- [end:triton_forward]
 
@@ -103,14 +108,8 @@ if triton is not None:
         t = 1.0 - 2.0 / (tl.exp(2.0 * u) + 1.0)
         dgelu = 0.5 * (1.0 + t) + 0.5 * z * (1.0 - t * t) * 0.7978845608028654 * (1.0 + 0.134145 * z * z)
         gx = g * dgelu
-        if DROPOUT:
-            h = offsets.to(tl.uint32) ^ key.to(tl.uint32)
-            h = h ^ (h >> 16)
-            h = h * 0x7FEB352D
-            h = h ^ (h >> 15)
-            h = h * 0x2C1B3C6D
-            h = h ^ (h >> 16)
-            gx = tl.where((h >> 8) >= threshold, gx * scale, 0.0)
+        if DROPOUT:  # the forward's mask, recomputed from the element's index
+            gx = tl.where(_kept(offsets, key, threshold), gx * scale, 0.0)
         tl.store(gx_ptr + offsets, gx.to(gx_ptr.dtype.element_ty), mask=inside)
 
 
