@@ -147,3 +147,29 @@ def test_traffic_and_roofline_arithmetic(tmp_path):
     import matplotlib.pyplot as plt
 
     plt.close(fig)
+
+
+def _page_setup_py() -> str:
+    """The ``setup.py`` that section 5 of the page shows (a file for pip, not a session block)."""
+    from pathlib import Path
+
+    page = (Path(__file__).parents[2] / "docs" / "lectures" / "09-custom-ops.md").read_text(encoding="utf-8")
+    start = page.index('```text title="setup.py"\n') + len('```text title="setup.py"\n')
+    return page[start:page.index("```", start)]
+
+
+@pytest.mark.parametrize("cuda_home", [None, "/opt/cuda"])
+def test_page_setup_py_builds_the_cuda_kernel_only_with_a_toolkit(monkeypatch, cuda_home):
+    import setuptools
+    import torch.utils.cpp_extension as cpp_extension
+
+    monkeypatch.setattr(cpp_extension, "CUDA_HOME", cuda_home)
+    captured = {}
+    monkeypatch.setattr(setuptools, "setup", lambda **kwargs: captured.update(kwargs))
+    exec(compile(_page_setup_py(), "setup.py", "exec"), {"__name__": "__main__"})
+    (ext,) = captured["ext_modules"]
+    assert captured["name"] == "my_fused" and ext.name == "my_fused._C"
+    assert captured["cmdclass"]["build_ext"] is cpp_extension.BuildExtension
+    assert ext.sources[0] == "my_fused/csrc/fused.cpp"
+    assert ("my_fused/csrc/fused_cuda.cu" in ext.sources) is (cuda_home is not None)
+    assert any("torch" in d for d in ext.include_dirs)  # the installed torch's headers

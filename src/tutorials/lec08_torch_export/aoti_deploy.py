@@ -208,7 +208,6 @@ def _tensor_digest(h: hashlib._Hash, name: str, t: torch.Tensor) -> None:
     h.update(flat.view(torch.uint8).numpy().tobytes() if flat.numel() else b"")
 
 
-# --8<-- [start:package_key]
 def package_key(ep: torch.export.ExportedProgram, device: torch.device | str) -> str:
     """A hash of everything an AOTInductor package of ``ep`` depends on.
 
@@ -243,10 +242,8 @@ def package_key(ep: torch.export.ExportedProgram, device: torch.device | str) ->
         if isinstance(t, torch.Tensor):
             _tensor_digest(h, name, t)  # name, dtype, shape and bytes
     return h.hexdigest()[:24]
-# --8<-- [end:package_key]
 
 
-# --8<-- [start:compile_package]
 def compile_package(ep: torch.export.ExportedProgram, path: str | Path, device: torch.device | str,
                     reuse: bool = True, cache_root: str | Path | None = None) -> PackageBuild:
     """Compile ``ep`` with AOTInductor into the package ``path`` (a ``.pt2`` file), or reuse it.
@@ -289,7 +286,6 @@ def compile_package(ep: torch.export.ExportedProgram, path: str | Path, device: 
     tmp.write_text(json.dumps({"compile_s": compile_s, "torch": torch.__version__}), encoding="utf-8")
     os.replace(tmp, cached_meta)
     return PackageBuild(path, compile_s, False, path.stat().st_size, key)
-# --8<-- [end:compile_package]
 
 
 # --- measuring -------------------------------------------------------------------------------------

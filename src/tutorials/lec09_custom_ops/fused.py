@@ -82,6 +82,7 @@ __all__ = [
     "matmul_gflops",
     "plot_roofline",
     "reference",
+    "register_python_parts",
     "traffic_per_element",
 ]
 
@@ -217,7 +218,7 @@ def load_extension(verbose: bool = False) -> torch._ops._OpNamespace:
             is_python_module=False,  # a plain shared library: its TORCH_LIBRARY blocks register the ops
             verbose=verbose,
         )
-    _register_python_parts()
+    register_python_parts()  # the library defined the ops; now their Python parts
     _OPS = torch.ops.lec09_fused
     return _OPS
 
@@ -244,10 +245,13 @@ def _one_ninja():
         os.environ["PATH"] = path
 
 
-def _register_python_parts() -> None:
-    """Fake kernels (shape propagation) and the autograd formula of the C++ ops."""
+# --8<-- [start:register]
+def register_python_parts() -> None:
+    """Register the fake kernels (shapes for tracing) and the autograd formula of the C++ ops.
 
-    # --8<-- [start:fake]
+    Call it once, after the library is loaded (:func:`load_extension` does).
+    """
+
     @torch.library.register_fake("lec09_fused::bias_gelu_dropout")
     def _(x, bias, p, seed, training):
         torch._check(x.dim() == 2 and bias.shape == (x.shape[1],),
@@ -258,9 +262,7 @@ def _register_python_parts() -> None:
     @torch.library.register_fake("lec09_fused::bias_gelu_dropout_backward")
     def _(grad, x, bias, p, seed, training):
         return torch.empty_like(x, memory_format=torch.contiguous_format)
-    # --8<-- [end:fake]
 
-    # --8<-- [start:autograd]
     def setup_context(ctx, inputs, output):
         x, bias, p, seed, training = inputs
         ctx.save_for_backward(x, bias)  # no mask: the backward recomputes it from (seed, index)
@@ -275,7 +277,7 @@ def _register_python_parts() -> None:
 
     torch.library.register_autograd("lec09_fused::bias_gelu_dropout", backward,
                                     setup_context=setup_context)
-    # --8<-- [end:autograd]
+# --8<-- [end:register]
 
 
 def bias_gelu_dropout(x: Tensor, bias: Tensor, p: float = 0.1, seed: int = 0,

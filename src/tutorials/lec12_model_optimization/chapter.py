@@ -509,8 +509,8 @@ for _ in range(n_trials):
     client.complete_trial(trial_index=index, raw_data={"accuracy": acc})  # tell
     ax_values.append(acc)
     ax_points.append((params["log10_lr"], params["log10_wd"]))
-    print(f"trial {index:2d}: lr 1e{params['log10_lr']:+.2f}  "
-          f"wd 1e{params['log10_wd']:+.2f}  acc {acc:.4f}")
+    print(f"trial {index:2d}: lr {10 ** params['log10_lr']:.2e}  "
+          f"wd {10 ** params['log10_wd']:.2e}  acc {acc:.4f}")
 best_params, prediction, _, _ = client.get_best_parameterization()
 print("Ax's best:", {k: round(v, 2) for k, v in best_params.items()})
 # --8<-- [end:ax_loop]
