@@ -179,7 +179,8 @@ def test_search_index_has_the_chapter(site):
 
 def test_api_reference_is_rendered(site):
     html = read(site, "reference/lec03_autograd/activations/index.html")
-    assert "SwishFunction" in html and "save_for_backward" in html
+    assert "SwishFunction" in html and "saves x and sigmoid(x) for a cheap backward" in html  # its docstring
+    assert "Source code in" not in html  # no highlighted source per function (mkdocs.yml: show_source)
     assert "src/tutorials/lec03_autograd/activations.py" in html, "edit link to the module's file"
 
 
