@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 import textwrap
@@ -217,3 +218,15 @@ def test_concurrent_builds_of_one_key_compile_once(tmp_path):
         builds = list(pool.map(lambda _: build_program([src], "same", link_torch=False,
                                                        cache=tmp_path / "c"), range(2)))
     assert sorted(b.cached for b in builds) == [False, True]
+
+
+def test_pinned_ninja_puts_the_packages_ninja_first_and_restores_the_path(monkeypatch):
+    ninja = pytest.importorskip("ninja")
+    monkeypatch.setenv("PATH", "/usr/bin:/bin")
+    with cpp_build.pinned_ninja():
+        assert os.environ["PATH"].split(os.pathsep)[0] == ninja.BIN_DIR
+        assert shutil.which("ninja").startswith(ninja.BIN_DIR)
+    assert os.environ["PATH"] == "/usr/bin:/bin"
+    with pytest.raises(RuntimeError), cpp_build.pinned_ninja():  # restored after an error too
+        raise RuntimeError("build failed")
+    assert os.environ["PATH"] == "/usr/bin:/bin"

@@ -1,6 +1,6 @@
 """Build a small C++ program against the installed torch wheel, cached, with or without CMake.
 
-Introduced in Lecture 8; also used by Lecture 11.
+Introduced in Lecture 8; also used by Lectures 9, 11, 27.
 
 Two routes lead to a libtorch program:
 
@@ -67,6 +67,7 @@ __all__ = [
     "cmake_configure",
     "cmake_support",
     "find_compiler",
+    "pinned_ninja",
     "run_program",
     "torch_compile_flags",
     "torch_include_paths",
@@ -597,3 +598,27 @@ def _cmake_steps(steps: list[list[str]], build: Path, timeout: float) -> None:
                                 f"its output:\n{_tail(done.stdout + done.stderr)}")
         if step[1] == "-S":
             stamp.write_text("\n".join(step))
+
+
+@contextlib.contextmanager
+def pinned_ninja() -> Iterator[None]:
+    """Within the block, ``torch.utils.cpp_extension.load_inline`` runs the ``ninja`` package's ninja.
+
+    ``load_inline`` calls whichever ``ninja`` comes first on the PATH. Two versions (the
+    pip package's, 1.13, in the virtual environment; a system one, 1.11, in ``/usr/bin``)
+    record the build command differently in the build folder's ``.ninja_log``: a process
+    that finds the other one first sees "command line changed" and rebuilds the extension
+    (a minute or two), and the next process of the first kind rebuilds it again. Without
+    the ``ninja`` package installed the PATH is left as it is.
+    """
+    try:
+        import ninja
+    except ImportError:
+        yield
+        return
+    path = os.environ.get("PATH", "")
+    os.environ["PATH"] = os.pathsep.join([ninja.BIN_DIR, path]) if path else ninja.BIN_DIR
+    try:
+        yield
+    finally:
+        os.environ["PATH"] = path

@@ -51,7 +51,6 @@ Examples:
 
 from __future__ import annotations
 
-import contextlib
 import math
 import os
 import time
@@ -61,6 +60,8 @@ from typing import TYPE_CHECKING
 import torch
 import torch.nn.functional as F
 from torch import Tensor
+
+from tutorials.core.cpp_build import pinned_ninja
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -209,7 +210,7 @@ def load_extension(verbose: bool = False) -> torch._ops._OpNamespace:
         return _OPS
     from torch.utils.cpp_extension import load_inline
 
-    with _one_ninja():
+    with pinned_ninja():  # one ninja version for every process: no spurious rebuilds
         load_inline(
             name=EXTENSION_NAME,
             cpp_sources=[CPP_SOURCE.read_text(encoding="utf-8")],
@@ -221,28 +222,6 @@ def load_extension(verbose: bool = False) -> torch._ops._OpNamespace:
     register_python_parts()  # the library defined the ops; now their Python parts
     _OPS = torch.ops.lec09_fused
     return _OPS
-
-
-@contextlib.contextmanager
-def _one_ninja():
-    """Run ``load_inline``'s ``ninja`` from the ``ninja`` package when it is installed, whatever the PATH.
-
-    Two ninja versions (the pip package's 1.13 in the virtual environment, a system 1.11 in
-    ``/usr/bin``) hash the build command differently in the build folder's ``.ninja_log``: a
-    process that finds the other one first on its PATH sees "command line changed" and
-    rebuilds (a minute here), and the next process of the first kind rebuilds again.
-    """
-    try:
-        import ninja
-    except ImportError:
-        yield
-        return
-    path = os.environ.get("PATH", "")
-    os.environ["PATH"] = os.pathsep.join([ninja.BIN_DIR, path]) if path else ninja.BIN_DIR
-    try:
-        yield
-    finally:
-        os.environ["PATH"] = path
 
 
 # --8<-- [start:register]

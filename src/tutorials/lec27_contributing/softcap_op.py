@@ -17,6 +17,8 @@ from pathlib import Path
 
 import torch
 
+from tutorials.core.cpp_build import pinned_ninja
+
 EXTENSION_NAME = "lec27_softcap"
 CSRC = Path(__file__).resolve().parent / "csrc" / "softcap.cpp"
 SCHEMA = "softcap(Tensor self, float cap) -> Tensor"
@@ -42,8 +44,9 @@ def build_softcap(verbose: bool = False) -> types.ModuleType:
         from torch.utils.cpp_extension import load_inline
 
         source = CSRC.read_text(encoding="utf-8")
-        with warnings.catch_warnings():  # "No CUDA runtime is found" on CPU-only machines
-            warnings.simplefilter("ignore")
+        # pinned_ninja: one ninja version for every process (no spurious rebuilds)
+        with warnings.catch_warnings(), pinned_ninja():
+            warnings.simplefilter("ignore")  # "No CUDA runtime is found" on CPU-only machines
             _BUILT[EXTENSION_NAME] = load_inline(
                 name=EXTENSION_NAME, cpp_sources=[source], functions=["register_wrong_signature"],
                 extra_cflags=["-O2"], with_cuda=False, verbose=verbose)
