@@ -199,7 +199,8 @@ def launch(fn: Callable[..., Any], world_size: int = 2, *, args: tuple = (), bac
                 now = time.monotonic()
                 if first_failure is None and any(p.exitcode not in (None, 0) for p in procs):
                     first_failure = now
-                if now > deadline or (first_failure is not None and now > first_failure + GRACE_AFTER_FAILURE):
+                late = first_failure is not None and now > first_failure + GRACE_AFTER_FAILURE
+                if now > deadline or late:
                     hung = [r for r, p in enumerate(procs) if p.is_alive()]
                     break
                 time.sleep(0.02)
@@ -222,7 +223,8 @@ def launch(fn: Callable[..., Any], world_size: int = 2, *, args: tuple = (), bac
                 failures[rank] = value
             else:
                 code = p.exitcode
-                why = f"signal {signal.Signals(-code).name}" if code is not None and code < 0 else f"exit code {code}"
+                killed = code is not None and code < 0
+                why = f"signal {signal.Signals(-code).name}" if killed else f"exit code {code}"
                 failures[rank] = f"the process died ({why}) before it reported"
     if show:
         for rank in range(world_size):
