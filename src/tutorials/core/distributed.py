@@ -246,6 +246,21 @@ def launch(fn: Callable[..., Any], world_size: int = 2, *, args: tuple = (), bac
     return values
 
 
+def _descendants(pid: int) -> list[int]:
+    """The processes below ``pid`` (Linux ``/proc``; empty where there is none)."""
+    parents: dict[int, list[int]] = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        with contextlib.suppress(OSError, ValueError, IndexError):
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+            parents.setdefault(int(fields[1]), []).append(int(stat.parent.name))
+    found, todo = [], [pid]
+    while todo:
+        for child in parents.get(todo.pop(), []):
+            found.append(child)
+            todo.append(child)
+    return found
+
+
 def torchrun(target: str | Sequence[str], nproc: int = 2, *, args: Sequence[str] = (), timeout: float = 120.0,
              env: dict[str, str] | None = None, cwd: str | os.PathLike | None = None
              ) -> subprocess.CompletedProcess:
@@ -275,8 +290,15 @@ def torchrun(target: str | Sequence[str], nproc: int = 2, *, args: Sequence[str]
     try:
         out, err = proc.communicate(timeout=timeout)
     except subprocess.TimeoutExpired:
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(proc.pid, signal.SIGKILL)
+        # torchrun starts each rank in a session of its own, so its process group does not hold them:
+        # note every descendant first, ask torchrun to stop them (SIGTERM), then kill what is left.
+        family = _descendants(proc.pid)
+        proc.terminate()
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            proc.communicate(timeout=5)
+        for pid in [proc.pid, *family]:
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.kill(pid, signal.SIGKILL)
         proc.communicate()
         raise
     return subprocess.CompletedProcess(cmd, proc.returncode, out, err)
