@@ -44,11 +44,15 @@ os.environ.setdefault("TORCHINDUCTOR_CACHE_DIR", str(_cache / f"inductor-{_capab
 os.environ.setdefault("TORCH_EXTENSIONS_DIR", str(_cache / "torch_extensions"))
 os.environ.setdefault("TUTORIALS_CPP_CACHE", str(_cache / "cpp"))  # tutorials.core.cpp_build
 
+# Every process the suite starts inherits this mark; the controller looks for any left at the end.
+os.environ.setdefault("TUTORIALS_SUITE_ID", f"{os.getpid()}-{os.urandom(4).hex()}")
+
 import docs_support  # noqa: E402
 from tutorials._book import blocks, layout, stamps  # noqa: E402
 
 _WORKER_RECORDS: dict[str, stamps.PageRecord] = {}
 _FINAL_RECORDS: dict[str, stamps.PageRecord] = {}
+_LEAKED: list[str] = []
 
 
 # A test about a page has the page in its id: test_block[docs/x.md:12], test_chapter_claims[docs/x.md].
@@ -172,11 +176,20 @@ def pytest_sessionfinish(session, exitstatus):
     _FINAL_RECORDS.update(records)
     if _RUN_TWICE and exitstatus == 0:
         session.exitstatus = pytest.ExitCode.TESTS_FAILED  # a scheduling regression: fail loudly
+    suite_id = os.environ["TUTORIALS_SUITE_ID"]
+    if suite_id.startswith(f"{os.getpid()}-"):  # the run that set the mark checks (not a pytest it started)
+        _LEAKED.extend(docs_support.leaked_processes(suite_id))
+    if _LEAKED:
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED  # a process outlived the suite
     if records:
         stamps.write_record(stamps.record_path(docs_support.ROOT), records)
 
 
 def pytest_terminal_summary(terminalreporter):
+    if _LEAKED:
+        terminalreporter.section("processes left running by the suite (killed now)", red=True)
+        for line in _LEAKED:
+            terminalreporter.write_line(line)
     records = _FINAL_RECORDS
     if not records:
         return

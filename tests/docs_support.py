@@ -242,3 +242,41 @@ def page_records() -> dict[str, stamps.PageRecord]:
             fingerprint=expanded.fingerprint,
         )
     return out
+
+
+def leaked_processes(suite_id: str, grace: float = 3.0) -> list[str]:
+    """Processes the suite started (they carry ``TUTORIALS_SUITE_ID=suite_id``) still alive at its end.
+
+    Waits up to ``grace`` seconds for them to exit, then kills what is left and returns one
+    line per process (pid and command line); an empty list is the expected answer.
+    """
+    import os
+    import time
+
+    import psutil
+
+    def alive() -> list[psutil.Process]:
+        found = []
+        for p in psutil.process_iter(["pid", "cmdline", "status"]):
+            if p.pid == os.getpid() or p.info["status"] == psutil.STATUS_ZOMBIE:
+                continue
+            try:
+                if p.environ().get("TUTORIALS_SUITE_ID") == suite_id:
+                    found.append(p)
+            except (psutil.AccessDenied, psutil.NoSuchProcess, psutil.ZombieProcess):
+                continue
+        return found
+
+    deadline = time.monotonic() + grace
+    left = alive()
+    while left and time.monotonic() < deadline:
+        time.sleep(0.2)
+        left = alive()
+    lines = []
+    for p in left:
+        try:
+            lines.append(f"pid {p.pid}: {' '.join(p.info['cmdline'] or [])[:200]}")
+            p.kill()
+        except psutil.NoSuchProcess:
+            continue
+    return lines
