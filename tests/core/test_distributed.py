@@ -135,3 +135,17 @@ def test_torchrun_runs_a_script_and_a_timeout_leaves_nothing(tmp_path):
     sleepers = [p for p in psutil.process_iter(["cmdline"])
                 if str(sleepy) in " ".join(p.info["cmdline"] or [])]
     assert not sleepers, "torchrun's ranks survived its timeout"
+
+
+def test_the_debug_level_comes_from_the_ranks_environment():
+    def fn(rank, world_size):
+        return str(dist.get_debug_level())
+
+    assert launch(fn, 2, env={"TORCH_DISTRIBUTED_DEBUG": "DETAIL"}, show=False) == ["DebugLevel.DETAIL"] * 2
+
+
+def test_the_parent_garbage_collector_is_not_left_frozen():
+    import gc
+
+    launch(lambda rank, n: None, 1, backend=None, show=False)
+    assert gc.get_freeze_count() == 0

@@ -21,6 +21,10 @@ with what a course page (and a test suite) needs on top:
   :class:`WorkerTimeout`, naming the ranks that hung. No process outlives the call.
 * **One intra-op thread per rank by default**: two ranks with all cores each on a small
   machine would oversubscribe it (Lecture 13 measures this).
+* **Cheap forks**: the parent's objects are frozen (``gc.freeze``) while the ranks start,
+  so a rank's garbage collector does not copy the parent's heap page by page (about
+  0.3 s per rank otherwise), and each rank reads ``TORCH_DISTRIBUTED_DEBUG`` again
+  (``env=`` may set it; a forked process would keep the parent's level).
 
 The ranks are started with ``fork`` by default, so ``fn`` may be defined in a notebook or
 an interactive session (``spawn`` re-imports ``fn`` by name, which only works for a function
@@ -113,6 +117,7 @@ def _rank_main(fn: Callable, rank: int, world_size: int, args: tuple, backend: s
         import torch
         import torch.distributed as dist
 
+        dist.set_debug_level_from_env()  # a forked rank keeps the parent's level: read the variable again
         torch.set_num_threads(threads)
         if backend is not None:
             dist.init_process_group(backend, rank=rank, world_size=world_size,
@@ -191,8 +196,16 @@ def launch(fn: Callable[..., Any], world_size: int = 2, *, args: tuple = (), bac
                  for rank in range(world_size)]
         hung: list[int] = []
         try:
-            for p in procs:
-                p.start()
+            # Forked ranks share the parent's memory until written; the garbage collector of each
+            # would touch (and so copy) the parent's whole heap. Frozen objects it leaves alone.
+            if start_method == "fork":
+                gc.freeze()
+            try:
+                for p in procs:
+                    p.start()
+            finally:
+                if start_method == "fork":
+                    gc.unfreeze()
             deadline = time.monotonic() + timeout
             first_failure: float | None = None
             while any(p.is_alive() for p in procs):
