@@ -10,7 +10,6 @@ free port and a timeout). Run it top to bottom with
 
 # --8<-- [start:imports]
 import contextlib
-import gc
 import os
 import socket
 import tempfile
@@ -36,10 +35,6 @@ OUT = Path("lec13")  # this chapter's figure goes here
 OUT.mkdir(exist_ok=True)
 workdir = Path(tempfile.mkdtemp())  # checkpoints: a temporary folder
 x_train, y_train, _, _ = digits_split(seed=0)  # 1,438 real 8x8 digits, 64 pixels each
-# Every forked rank shares this process's memory until it writes to it; the garbage
-# collector of each rank would write to every object (0.3 s per rank, with torch and
-# dynamo imported). Frozen objects are skipped: a rank starts in a fraction of that.
-gc.freeze()
 # --8<-- [end:imports]
 
 # --8<-- [start:backends]

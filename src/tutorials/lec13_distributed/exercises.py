@@ -17,7 +17,6 @@ Examples:
 
 from __future__ import annotations
 
-import gc
 from collections.abc import Callable
 
 import torch
@@ -36,11 +35,6 @@ TIMEOUT = 30.0
 
 def _run(fn: Callable, world_size: int, args: tuple, what: str, hint: str = "") -> list:
     """Run ``fn`` on real ranks; a failed or hung rank becomes an AssertionError naming it."""
-    # Freeze this process's objects (unless the page already did) so that the forked
-    # ranks' garbage collectors skip them instead of copying every page they sit on.
-    freeze = gc.get_freeze_count() == 0
-    if freeze:
-        gc.freeze()
     try:
         return launch(fn, world_size, args=args, timeout=TIMEOUT, show=False)
     except WorkerError as err:  # WorkerTimeout is a WorkerError too
@@ -48,9 +42,6 @@ def _run(fn: Callable, world_size: int, args: tuple, what: str, hint: str = "") 
         said = f"rank {first} raised {err.failures[first]}" if first is not None else str(err)
         raise AssertionError(f"{what} failed on the ranks: {said}"
                              + (f"; hint: {hint}" if hint else "")) from None
-    finally:
-        if freeze:
-            gc.unfreeze()
 
 
 # --- exercise 1: all-reduce = reduce-scatter + all-gather ---------------------------
