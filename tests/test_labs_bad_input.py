@@ -71,6 +71,17 @@ FLAGS = {
         "--max-norm": "positive_float", "--accum-steps": "positive_int", "--min-run-time": "positive_float",
         "--threads": "positive_int", "--seed": "non_negative_int",
     },
+    "lab_13_ddp_scaling": {
+        "--world-sizes": "int_list_1", "--steps": "positive_int", "--warmup": "positive_int",
+        "--global-batch": "positive_int", "--hidden": "positive_int", "--depth": "positive_int",
+        "--lr": "positive_float", "--bucket-cap-mb": "positive_float", "--threads": "positive_int",
+        "--tolerance": "positive_float", "--timeout": "positive_float", "--seed": "non_negative_int",
+    },
+    "lab_14_fsdp_vs_ddp": {
+        "--world-sizes": "int_list_1", "--steps": "positive_int", "--save-at": "positive_int",
+        "--batch-size": "positive_int", "--hidden": "positive_int", "--depth": "positive_int",
+        "--lr": "positive_float", "--threads": "positive_int", "--seed": "non_negative_int",
+    },
     "lab_21_finetune_sentiment": {
         "--train-size": "positive_int", "--test-size": "positive_int", "--epochs": "positive_int",
         "--scratch-epochs": "positive_int", "--max-length": "image_size", "--lr": "positive_float",
@@ -104,6 +115,10 @@ FLAGS = {
         "--train-images": "positive_int", "--val-images": "positive_int", "--image-size": "image_size",
         "--epochs": "positive_int", "--batch-size": "positive_int", "--lr": "positive_float",
         "--score-threshold": "positive_float", "--seed": "non_negative_int",
+    },
+    "lab_26_nan_hunt": {
+        "--steps": "positive_int", "--fault-step": "non_negative_int", "--batch-size": "positive_int",
+        "--lr": "positive_float", "--threads": "non_negative_int", "--seed": "non_negative_int",
     },
     "lab_02_tensor_gpu_basics": {
         "--matmul-sizes": "int_list_1", "--transfer-sizes": "int_list_4x", "--min-run-time": "positive_float",
