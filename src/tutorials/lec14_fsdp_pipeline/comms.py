@@ -17,6 +17,11 @@ that log off (Lecture 7).
 from __future__ import annotations
 
 import re
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    import torch
+
 
 __all__ = ["OPS", "fsdp_collectives", "format_collectives"]
 
@@ -35,7 +40,7 @@ def _numel(shape) -> int:
     return n
 
 
-def fsdp_collectives(prof) -> list[dict]:
+def fsdp_collectives(prof: torch.profiler.profile) -> list[dict]:
     """The collectives in a profile, in the order they were issued, with their FSDP group.
 
     Args:

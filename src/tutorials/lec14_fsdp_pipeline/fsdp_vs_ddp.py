@@ -149,7 +149,8 @@ def _device(rank: int, config: dict) -> torch.device:
     return torch.device("cpu")
 
 
-def compare_worker(rank: int, world_size: int, config: dict, data, checkpoint: str | None) -> dict:
+def compare_worker(rank: int, world_size: int, config: dict, data: tuple[torch.Tensor, torch.Tensor],
+                   checkpoint: str | None) -> dict:
     """Train with DDP, then with FSDP2, from the same weights on the same batches (one rank).
 
     Args:
@@ -175,7 +176,8 @@ def compare_worker(rank: int, world_size: int, config: dict, data, checkpoint: s
     return out
 
 
-def resume_worker(rank: int, world_size: int, config: dict, data, checkpoint: str) -> dict:
+def resume_worker(rank: int, world_size: int, config: dict, data: tuple[torch.Tensor, torch.Tensor],
+                  checkpoint: str) -> dict:
     """Build the FSDP2 model afresh, load the checkpoint and train the remaining steps (one rank).
 
     Args:

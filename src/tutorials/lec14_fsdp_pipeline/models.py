@@ -17,9 +17,15 @@ Example:
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Any
+
 import torch
 import torch.nn.functional as F
 from torch import nn
+
+if TYPE_CHECKING:
+    from torch.distributed.device_mesh import DeviceMesh
+
 
 __all__ = ["Block", "FeedForward", "ToyNet", "pipeline_model", "shard_toynet", "stage_of"]
 
@@ -67,7 +73,7 @@ class ToyNet(nn.Module):
         return self.head(x)
 
 
-def shard_toynet(model: ToyNet, mesh, **options) -> ToyNet:
+def shard_toynet(model: ToyNet, mesh: DeviceMesh, **options: Any) -> ToyNet:
     """Apply FSDP2 to ``model`` in place: each block first, then the root.
 
     ``fully_shard`` on a block makes the block's parameters one group (one all-gather

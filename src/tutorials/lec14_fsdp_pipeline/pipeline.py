@@ -30,6 +30,11 @@ from __future__ import annotations
 import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from torch.distributed.pipelining import PipelineStage
+
 
 __all__ = ["draw_schedule", "idle_fraction", "in_flight", "order", "replay", "time_chunks"]
 
@@ -37,7 +42,7 @@ __all__ = ["draw_schedule", "idle_fraction", "in_flight", "order", "replay", "ti
 Event = tuple
 
 
-def time_chunks(stage, log: list) -> None:
+def time_chunks(stage: PipelineStage, log: list) -> None:
     """Log every forward and backward micro-batch that ``stage`` runs into ``log``.
 
     Args:
