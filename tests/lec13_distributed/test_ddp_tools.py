@@ -1,8 +1,6 @@
 """The recording hook averages exactly as DDP's default does, and records every bucket."""
 
-import gc
 
-import pytest
 import torch
 import torch._dynamo  # noqa: F401  (DDP's constructor imports it: once here, not in every forked rank)
 import torch.distributed as dist
@@ -11,14 +9,6 @@ from torch.nn.parallel import DistributedDataParallel as DDP
 
 from tutorials.core.distributed import launch
 from tutorials.lec13_distributed.ddp_tools import BucketLog, recording_allreduce_hook
-
-
-@pytest.fixture(autouse=True, scope="module")
-def _frozen_gc():
-    """The forked ranks' garbage collectors skip this process's objects (as on the page)."""
-    gc.freeze()
-    yield
-    gc.unfreeze()
 
 
 def _model():

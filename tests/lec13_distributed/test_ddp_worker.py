@@ -1,6 +1,5 @@
 """The lab's torchrun worker: the same global batch at every world size, and the same losses."""
 
-import gc
 
 import pytest
 import torch
@@ -19,14 +18,6 @@ def test_ranks_split_the_same_global_batch(world_size):
         assert torch.equal(torch.cat(parts), whole)
     with pytest.raises(ValueError, match="does not split over 3 ranks"):
         ddp_worker.step_indices(0, 8, 50, order, 0, 3)
-
-
-@pytest.fixture(autouse=True, scope="module")
-def _frozen_gc():
-    """The forked ranks' garbage collectors skip this process's objects (as on the page)."""
-    gc.freeze()
-    yield
-    gc.unfreeze()
 
 
 def test_model_depth():
