@@ -1,6 +1,6 @@
 """Timings with ``torch.utils.benchmark``: median and interquartile range.
 
-Introduced in Lecture 2; also used by Lectures 3, 9, 11, 12.
+Introduced in Lecture 2; also used by Lectures 3, 9, 11, 12, 16.
 
 ``torch.utils.benchmark.Timer`` synchronizes CUDA for us, warms up, and picks the
 number of repeats; we report the median (robust to outliers) and the IQR

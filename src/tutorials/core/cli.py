@@ -1,6 +1,6 @@
 """Small helpers shared by the lab scripts' command lines.
 
-Introduced in Lecture 2; also used by Lectures 3, 5, 6, 7, 8, 9, 12, 13, 14, 21, 22, 23, 26.
+Introduced in Lecture 2; also used by Lectures 3, 5, 6, 7, 8, 9, 12, 13, 14, 15, 16, 17, 18, 21, 22, 23, 26.
 
 * Option types for ``argparse`` (``type=positive_int`` and so on): a bad value is
   refused by the parser itself, with a usage line, exit status 2 and a message that

@@ -1,6 +1,6 @@
 """Small real image datasets as tensors, without a download.
 
-Introduced in Lecture 5; also used by Lectures 8, 12, 13, 14, 22, 23.
+Introduced in Lecture 5; also used by Lectures 8, 12, 13, 14, 15, 16, 17, 18, 22, 23.
 
 :func:`digits_images` turns scikit-learn's handwritten digits (1,797 real 8×8
 grayscale scans that ship with the package) into image tensors shaped like a

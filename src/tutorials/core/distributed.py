@@ -1,6 +1,6 @@
 """Start real ``torch.distributed`` process groups on one machine, and always clean them up.
 
-Introduced in Lecture 13; also used by Lectures 14, 26.
+Introduced in Lecture 13; also used by Lectures 14, 16, 26.
 
 :func:`launch` runs a function on ``world_size`` processes, each one rank of a real process
 group (``gloo`` on CPU; ``nccl`` on GPUs), the way ``torch.multiprocessing.spawn`` does,

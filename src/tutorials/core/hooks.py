@@ -1,6 +1,6 @@
 """Module hooks that record what flows through a network.
 
-Introduced in Lecture 3; also used by Lecture 5.
+Introduced in Lecture 3; also used by Lectures 5, 17.
 
 :class:`GradientNormRecorder` attaches a full backward hook to every layer with
 parameters and records the norm of the gradient leaving the layer towards its input

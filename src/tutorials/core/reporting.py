@@ -1,6 +1,6 @@
 """Plain-text tables for lab summaries and chapter outputs.
 
-Introduced in Lecture 2; also used by Lectures 3, 5, 6, 7, 8, 9, 12, 13, 14, 21, 22, 23, 26.
+Introduced in Lecture 2; also used by Lectures 3, 5, 6, 7, 8, 9, 12, 13, 14, 15, 16, 17, 18, 21, 22, 23, 26.
 
 Examples:
     >>> print(format_table([{"op": "swish", "ms": 1.25}], floatfmt=".2f"))

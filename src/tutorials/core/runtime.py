@@ -1,6 +1,6 @@
 """Device selection and a short report of the environment.
 
-Introduced in Lecture 1; also used by Lectures 2, 3, 5, 6, 7, 8, 9, 12, 14, 21, 22, 23, 26.
+Introduced in Lecture 1; also used by Lectures 2, 3, 5, 6, 7, 8, 9, 12, 14, 16, 17, 21, 22, 23, 26.
 
 Examples:
     >>> from tutorials.core.runtime import pick_device
