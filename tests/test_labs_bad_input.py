@@ -116,6 +116,24 @@ FLAGS = {
         "--epochs": "positive_int", "--batch-size": "positive_int", "--lr": "positive_float",
         "--score-threshold": "positive_float", "--seed": "non_negative_int",
     },
+    "lab_17_attribution_report": {
+        "--epochs": "positive_int", "--lr": "positive_float", "--images-per-class": "positive_int",
+        "--ig-steps": "positive_int", "--threads": "non_negative_int", "--shortcut-factor": "positive_float",
+        "--seed": "non_negative_int",
+    },
+    "lab_16_onnx_benchmark": {
+        "--epochs": "positive_int", "--batch-sizes": "int_list_1", "--threads": "positive_int",
+        "--min-run-time": "positive_float", "--tolerance": "positive_float", "--seed": "non_negative_int",
+    },
+    "lab_18_pipeline": {
+        "--epochs": "positive_int", "--hidden": "positive_int", "--lr": "positive_float",
+        "--batch-size": "positive_int", "--min-accuracy": "non_negative_float",
+        "--psi-threshold": "positive_float", "--seed": "non_negative_int",
+    },
+    "lab_15_edge_vision": {
+        "--epochs": "positive_int", "--lr": "positive_float", "--calibration": "positive_int",
+        "--iters": "positive_int", "--seed": "non_negative_int",
+    },
     "lab_26_nan_hunt": {
         "--steps": "positive_int", "--fault-step": "non_negative_int", "--batch-size": "positive_int",
         "--lr": "positive_float", "--threads": "non_negative_int", "--seed": "non_negative_int",
