@@ -319,6 +319,17 @@ print("wrote", plot_serving(latencies_ms, batches, OUT / "serving.png",
                             "128 requests, 8 concurrent clients, max_batch 16, max_wait 2 ms"))
 # --8<-- [end:serve_stats]
 
+# --8<-- [start:lab_full_run]
+import json
+from importlib.resources import files
+
+# the lab's full run on the machine named in the file (a recorded result, shipped with the package)
+full_run = files("tutorials.lec16_onnx_serving") / "recorded" / "lab_16_full_run.json"
+recorded = json.loads(full_run.read_text())
+print("wrote", plot_latency(recorded["latency"], OUT / "labs" / "full-run.png",
+                            f"DigitsCNN, recorded full run of the lab: {recorded['machine']}, 1 thread"))
+# --8<-- [end:lab_full_run]
+
 # --8<-- [start:mistake_specialized]
 class AddTable(nn.Module):
     """Adds a learned (4, 3) table: the batch can only be 4 (or broadcast from 1)."""
