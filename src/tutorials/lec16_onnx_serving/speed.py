@@ -9,8 +9,8 @@ Example:
     >>> import numpy as np
     >>> rows = latency_rows({"copy": np.copy}, [1, 4], lambda b: np.zeros((b, 3), np.float32),
     ...                     min_run_time=0.01)
-    >>> [(r["runner"], r["batch"]) for r in rows]
-    [('copy', 1), ('copy', 4)]
+    >>> [(r["runner"], r["batch"]) for r in rows] == [("copy", 1), ("copy", 4)]
+    True
 """
 
 from __future__ import annotations

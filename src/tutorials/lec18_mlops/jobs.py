@@ -20,6 +20,10 @@ import subprocess
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # TorchX is imported where a job is built
+    from torchx.specs import AppDef
 
 __all__ = ["TorchxRun", "run_torchx", "scheduler_request", "torchx_executable"]
 
@@ -97,7 +101,7 @@ def _descendants(pid: int) -> list[int]:
     return found[::-1]
 
 
-def scheduler_request(app, scheduler: str, cfg: dict) -> str:
+def scheduler_request(app: AppDef, scheduler: str, cfg: dict) -> str:
     """The request a TorchX scheduler would submit for ``app`` (an ``AppDef``), as text; nothing runs.
 
     Args:

@@ -28,6 +28,7 @@ import os
 import platform
 import subprocess
 import warnings
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -443,7 +444,8 @@ def _one_thread(fn):
 
 
 def run_pipeline(
-    config: PipelineConfig, root: str | os.PathLike[str], *, tracking_uri: str | None = None, log=print
+    config: PipelineConfig, root: str | os.PathLike[str], *, tracking_uri: str | None = None,
+    log: Callable[[str], object] | None = print,
 ) -> dict[str, StepResult]:
     """Run the five steps in order, skipping those whose inputs are unchanged.
 
