@@ -1,6 +1,6 @@
 """Start real ``torch.distributed`` process groups on one machine, and always clean them up.
 
-Introduced in Lecture 13; also used by Lectures 14, 16, 26.
+Introduced in Lecture 13; also used by Lectures 14, 16, 18, 26.
 
 :func:`launch` runs a function on ``world_size`` processes, each one rank of a real process
 group (``gloo`` on CPU; ``nccl`` on GPUs), the way ``torch.multiprocessing.spawn`` does,
@@ -60,7 +60,7 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
-__all__ = ["WorkerError", "WorkerTimeout", "free_port", "launch", "torchrun"]
+__all__ = ["WorkerError", "WorkerTimeout", "free_port", "kill_process_tree", "launch", "torchrun"]
 
 #: Seconds the other ranks get to finish after one rank failed, before they are killed.
 GRACE_AFTER_FAILURE = 3.0
@@ -259,6 +259,32 @@ def launch(fn: Callable[..., Any], world_size: int = 2, *, args: tuple = (), bac
     return values
 
 
+def kill_process_tree(proc: subprocess.Popen, grace: float = 5.0) -> tuple:
+    """Stop ``proc`` and every process below it, even those in sessions of their own.
+
+    Launchers such as torchrun and TorchX start each worker in a new session, so killing the
+    launcher's process group misses them. Every descendant is noted first (Linux ``/proc``),
+    the launcher is asked to stop (SIGTERM) and given ``grace`` seconds to stop its workers,
+    then whatever is left is killed (SIGKILL) and ``proc`` is reaped.
+
+    Args:
+        proc: the launcher, started by :class:`subprocess.Popen`.
+        grace: seconds between SIGTERM and SIGKILL.
+
+    Returns:
+        What :meth:`subprocess.Popen.communicate` returns at the end: the output not yet read
+        (``(stdout, stderr)``, ``None`` for a stream that was not piped).
+    """
+    family = _descendants(proc.pid)
+    proc.terminate()
+    with contextlib.suppress(subprocess.TimeoutExpired):
+        proc.communicate(timeout=grace)
+    for pid in [proc.pid, *family]:
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.kill(pid, signal.SIGKILL)
+    return proc.communicate()
+
+
 def _descendants(pid: int) -> list[int]:
     """The processes below ``pid`` (Linux ``/proc``; empty where there is none)."""
     parents: dict[int, list[int]] = {}
@@ -303,15 +329,6 @@ def torchrun(target: str | Sequence[str], nproc: int = 2, *, args: Sequence[str]
     try:
         out, err = proc.communicate(timeout=timeout)
     except subprocess.TimeoutExpired:
-        # torchrun starts each rank in a session of its own, so its process group does not hold them:
-        # note every descendant first, ask torchrun to stop them (SIGTERM), then kill what is left.
-        family = _descendants(proc.pid)
-        proc.terminate()
-        with contextlib.suppress(subprocess.TimeoutExpired):
-            proc.communicate(timeout=5)
-        for pid in [proc.pid, *family]:
-            with contextlib.suppress(ProcessLookupError, PermissionError):
-                os.kill(pid, signal.SIGKILL)
-        proc.communicate()
+        kill_process_tree(proc)  # torchrun starts each rank in a session of its own
         raise
     return subprocess.CompletedProcess(cmd, proc.returncode, out, err)

@@ -86,7 +86,9 @@ cnn_path = OUT / "digits_cnn.onnx"
 onnx_program.save(cnn_path)  # weights inside the file (below 2 GB); external_data=True splits them out
 onnx.checker.check_model(str(cnn_path), full_check=True)  # schema and shape inference pass
 n_params = sum(p.numel() for p in model.parameters())
-print(f"wrote {cnn_path}: {n_params} parameters, {cnn_path.stat().st_size / 1024:.0f} KiB")
+# the file also holds the graph and metadata with source locations (paths of this machine's Python):
+# its size differs from one install to the next, the weights' size does not
+print(f"wrote {cnn_path}: {n_params} parameters, {n_params * 4 / 1024:.1f} KiB of float32 weights")
 # --8<-- [end:save]
 
 # --8<-- [start:parity]

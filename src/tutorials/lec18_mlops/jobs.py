@@ -11,16 +11,16 @@
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import os
 import re
-import signal
 import subprocess
 import sys
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
+
+from tutorials.core.distributed import kill_process_tree
 
 if TYPE_CHECKING:  # TorchX is imported where a job is built
     from torchx.specs import AppDef
@@ -74,31 +74,13 @@ def run_torchx(
         try:
             output, _ = proc.communicate(timeout=timeout)
         except subprocess.TimeoutExpired:
-            # TorchX starts each replica in a session of its own: kill them by ancestry
-            for pid in [*_descendants(proc.pid), proc.pid]:
-                with contextlib.suppress(ProcessLookupError):
-                    os.kill(pid, signal.SIGKILL)
-            output, _ = proc.communicate()
+            # TorchX starts each replica in a session of its own: stop them by ancestry
+            output, _ = kill_process_tree(proc)
             return TorchxRun(proc.returncode, "TIMEOUT", [], output)
     match = re.search(r"Job finished: (\w+)", output)
     # replicas' lines are prefixed with "<role>/<replica id> "
     job_lines = [m.group(1) for m in re.finditer(r"^\S+/\d+ (.*)$", output, re.MULTILINE)]
     return TorchxRun(proc.returncode, match.group(1) if match else "UNKNOWN", job_lines, output)
-
-
-def _descendants(pid: int) -> list[int]:
-    """The processes below ``pid``, children first (Linux ``/proc``; empty elsewhere)."""
-    parents: dict[int, list[int]] = {}
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        with contextlib.suppress(OSError, ValueError, IndexError):
-            fields = stat.read_text().rsplit(")", 1)[1].split()
-            parents.setdefault(int(fields[1]), []).append(int(stat.parent.name))
-    found, todo = [], [pid]
-    while todo:
-        for child in parents.get(todo.pop(), []):
-            found.append(child)
-            todo.append(child)
-    return found[::-1]
 
 
 def scheduler_request(app: AppDef, scheduler: str, cfg: dict) -> str:
